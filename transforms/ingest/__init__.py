@@ -1,0 +1,1 @@
+"""Ingest: one typed, staged table per source, each row keeping its lineage (file, record)."""

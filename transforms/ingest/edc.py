@@ -1,0 +1,189 @@
+"""Stream an ODM 1.3.2 ClinicalData snapshot into a long staged table of item values."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from lxml import etree
+
+from transforms.odm.metadata import NS, StudyMetadata
+from transforms.odm.safe_xml import UnsafeXMLError, iterparse_file
+from transforms.odm.values import value_problem
+from transforms.quality.findings import BLOCKING, ERROR, WARNING, Finding, Findings
+
+_T = {name: f"{{{NS}}}{name}" for name in (
+    "ODM", "ClinicalData", "SubjectData", "SiteRef", "StudyEventData", "FormData", "ItemGroupData", "ItemData")}
+
+ITEM_COLUMNS = [
+    "SUBJECTKEY", "SITEID", "EVENTOID", "EVENTREPEAT", "FORMOID", "FORMREPEAT",
+    "IGOID", "IGREPEAT", "ITEMOID", "VALUE", "VALID", "SRCFILE", "SRCLINE",
+]
+ITEM_SCHEMA = pa.schema(
+    [(c, pa.string()) for c in ITEM_COLUMNS[:10]]
+    + [("VALID", pa.bool_()), ("SRCFILE", pa.string()), ("SRCLINE", pa.int64())]
+)
+BATCH_ROWS = 200_000
+
+
+class SnapshotError(ValueError):
+    """A snapshot that cannot be read at all (blocking)."""
+
+
+@dataclass
+class EdcIngestResult:
+    items: int
+    subjects: int
+    removed: int
+    findings: Findings
+
+
+def _record(ctx: dict[str, str]) -> str:
+    return (f"SubjectKey={ctx['SUBJECTKEY']} {ctx['EVENTOID']}[{ctx['EVENTREPEAT']}]/"
+            f"{ctx['FORMOID']}[{ctx['FORMREPEAT']}]/{ctx['IGOID']}[{ctx['IGREPEAT']}]")
+
+
+def ingest_snapshot(
+    path: Path, meta: StudyMetadata, out: Path, identifier_items: frozenset[str] = frozenset()
+) -> EdcIngestResult:
+    """Parse one snapshot without building a DOM and write its items to `out` (Parquet).
+
+    Items removed with TransactionType="Remove" (at any level) are left out. Values are checked
+    against the metadata; a bad value is kept with VALID=false and reported as a finding.
+    """
+    findings = Findings()
+    src = path.name
+    tmp = out.with_suffix(".partial")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    columns: dict[str, list] = {c: [] for c in ITEM_COLUMNS}
+    ctx: dict[str, str] = {}
+    removed_depth: int | None = None
+    depth = 0
+    n_items = n_removed = 0
+    subjects: set[str] = set()
+    seen_root = False
+    writer = pq.ParquetWriter(tmp, ITEM_SCHEMA, compression="zstd")
+
+    def flush() -> None:
+        if columns["ITEMOID"]:
+            writer.write_table(pa.table(columns, schema=ITEM_SCHEMA))
+            for c in columns.values():
+                c.clear()
+
+    def finding(severity: str, rule: str, line: int | None, field: str, message: str, value: str = "") -> None:
+        findings.add(Finding(
+            severity=severity, rule=rule, source=src,
+            record=(_record(ctx) if "IGOID" in ctx else f"SubjectKey={ctx.get('SUBJECTKEY', '')}")
+            + (f" (line {line})" if line else ""),
+            field=field, message=message, value=value,
+            site=ctx.get("SITEID", ""), subjid=ctx.get("SUBJECTKEY", "")))
+
+    tags = tuple(_T.values())
+    try:
+        for event, el in iterparse_file(path, tags):
+            tag = el.tag
+            if event == "start":
+                depth += 1
+                if tag == _T["ODM"]:
+                    seen_root = True
+                    if el.get("FileType") != "Snapshot":
+                        raise SnapshotError(f"{src}: FileType is {el.get('FileType')!r}, expected 'Snapshot'")
+                    continue
+                if tag == _T["ClinicalData"]:
+                    if el.get("StudyOID") != meta.study_oid or el.get("MetaDataVersionOID") != meta.metadata_version_oid:
+                        raise SnapshotError(
+                            f"{src} (line {el.sourceline}): ClinicalData is for study {el.get('StudyOID')!r} "
+                            f"version {el.get('MetaDataVersionOID')!r}, expected {meta.study_oid!r} "
+                            f"version {meta.metadata_version_oid!r}")
+                    continue
+                if el.get("TransactionType") == "Remove" and removed_depth is None:
+                    removed_depth = depth
+                if tag == _T["SubjectData"]:
+                    ctx = {"SUBJECTKEY": el.get("SubjectKey", ""), "SITEID": ""}
+                elif tag == _T["StudyEventData"]:
+                    ctx.update(EVENTOID=el.get("StudyEventOID", ""), EVENTREPEAT=el.get("StudyEventRepeatKey") or "1")
+                    if ctx["EVENTOID"] not in meta.events:
+                        finding(ERROR, "ODM-UNKNOWN-OID", el.sourceline, "StudyEventOID", "unknown study event", ctx["EVENTOID"])
+                elif tag == _T["FormData"]:
+                    ctx.update(FORMOID=el.get("FormOID", ""), FORMREPEAT=el.get("FormRepeatKey") or "1")
+                    if ctx["FORMOID"] not in meta.forms:
+                        finding(ERROR, "ODM-UNKNOWN-OID", el.sourceline, "FormOID", "unknown form", ctx["FORMOID"])
+                elif tag == _T["ItemGroupData"]:
+                    ctx.update(IGOID=el.get("ItemGroupOID", ""), IGREPEAT=el.get("ItemGroupRepeatKey") or "1")
+                    if ctx["IGOID"] not in meta.item_groups:
+                        finding(ERROR, "ODM-UNKNOWN-OID", el.sourceline, "ItemGroupOID", "unknown item group", ctx["IGOID"])
+                continue
+            # end events
+            if tag == _T["SiteRef"] and "SUBJECTKEY" in ctx:
+                ctx["SITEID"] = el.get("LocationOID", "")
+            elif tag == _T["ItemData"]:
+                if removed_depth is not None:
+                    n_removed += 1
+                else:
+                    _take_item(el, ctx, meta, src, columns, finding, identifier_items)
+                    n_items += 1
+                    if len(columns["ITEMOID"]) >= BATCH_ROWS:
+                        flush()
+            elif tag == _T["SubjectData"]:
+                if removed_depth is None:
+                    subjects.add(ctx["SUBJECTKEY"])
+                    if ctx.get("SITEID", "") not in meta.locations:
+                        finding(ERROR, "ODM-UNKNOWN-SITE", el.sourceline, "SiteRef",
+                                "subject has no known site (AdminData/Location)", ctx.get("SITEID", ""))
+                ctx = {}
+            if removed_depth is not None and removed_depth == depth:
+                removed_depth = None
+            depth -= 1
+            # Free what has been read: the document is never held whole in memory.
+            el.clear(keep_tail=False)
+            parent = el.getparent()
+            if parent is not None and tag in (_T["SubjectData"], _T["ItemGroupData"]):
+                while el.getprevious() is not None:
+                    del parent[0]
+        if not seen_root:
+            raise SnapshotError(f"{src}: not an ODM document")
+        flush()
+        writer.close()
+    except etree.XMLSyntaxError as exc:
+        writer.close()
+        tmp.unlink(missing_ok=True)
+        raise SnapshotError(f"{src}: not well-formed XML at line {exc.lineno}: {exc.msg}") from exc
+    except (SnapshotError, UnsafeXMLError):
+        writer.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    tmp.replace(out)
+    return EdcIngestResult(items=n_items, subjects=len(subjects), removed=n_removed, findings=findings)
+
+
+def _take_item(el, ctx, meta, src, columns, finding, identifier_items) -> None:
+    oid = el.get("ItemOID", "")
+    value = el.get("Value")
+    if value is None:
+        value = el.text or ""
+    valid = True
+    item = meta.items.get(oid)
+    if item is None:
+        finding(ERROR, "ODM-UNKNOWN-OID", el.sourceline, oid, "unknown item (not in metadata.xml)")
+        valid = False
+    elif ctx.get("IGOID") in meta.item_groups and oid not in meta.item_groups[ctx["IGOID"]].item_oids:
+        finding(ERROR, "ODM-ITEM-NOT-IN-GROUP", el.sourceline, oid, f"item is not part of item group {ctx['IGOID']}")
+        valid = False
+    else:
+        problem = value_problem(item, meta.codelist_of(oid), value)
+        if problem:
+            shown = "" if oid in identifier_items or (item.datatype == "text" and item.codelist_oid is None) else value
+            finding(ERROR, f"ODM-{item.datatype.upper()}" if "codelist" not in problem else "ODM-CODELIST",
+                    el.sourceline, oid, f"value {problem}", shown)
+            valid = False
+    for key in ("SUBJECTKEY", "SITEID", "EVENTOID", "EVENTREPEAT", "FORMOID", "FORMREPEAT", "IGOID", "IGREPEAT"):
+        columns[key].append(ctx.get(key, ""))
+    columns["ITEMOID"].append(oid)
+    columns["VALUE"].append(value)
+    columns["VALID"].append(valid)
+    columns["SRCFILE"].append(src)
+    columns["SRCLINE"].append(el.sourceline)
+
+
+__all__ = ["ingest_snapshot", "SnapshotError", "EdcIngestResult", "ITEM_COLUMNS", "BLOCKING", "WARNING"]

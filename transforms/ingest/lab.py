@@ -1,0 +1,135 @@
+"""Read one site's daily LIS files into a staged table of lab results (patient names dropped)."""
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from transforms.config import LabSourceConfig
+from transforms.quality.findings import ERROR, Finding, Findings
+
+CANONICAL = ["MRN", "SPECID", "COLLDTM", "TEST", "TESTNAME", "RESULT", "UNIT", "RANGE", "RANGE_LOW",
+             "RANGE_HIGH", "FLAG", "STATUS", "REPORTDTM"]
+STAGED = ["SITEID", "MRN", "SPECID", "COLLDTC", "REPORTDTC", "TEST", "RESULT", "UNIT", "RANGE_LOW",
+          "RANGE_HIGH", "FLAG", "STATUS", "SRCFILE", "SRCLINE"]
+
+
+class LabFileError(ValueError):
+    """A lab file that cannot be read at all (blocking)."""
+
+
+def _iso(value: str, fmt: str) -> str | None:
+    try:
+        return datetime.strptime(value.strip(), fmt).strftime("%Y-%m-%dT%H:%M")
+    except ValueError:
+        return None
+
+
+def read_lab_file(path: Path, site: str, cfg: LabSourceConfig, known_tests: set[str],
+                  findings: Findings, names: set[tuple[str, str]] | None = None) -> pd.DataFrame:
+    """Parse one LIS file; unreadable files raise LabFileError, bad records become findings."""
+    names = set() if names is None else names
+    raw = path.read_bytes()
+    try:
+        text = raw.decode(cfg.encoding)
+    except UnicodeDecodeError as exc:
+        raise LabFileError(f"{path.name}: not readable as {cfg.encoding} (byte {exc.start})") from exc
+    if cfg.encoding.lower().replace("-", "") in ("utf8", "utf8sig"):
+        text = text.removeprefix("\ufeff")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    expected = list(cfg.columns)
+    if header is None:
+        raise LabFileError(f"{path.name}: empty file (no header row)")
+    if [h.strip() for h in header] != expected:
+        raise LabFileError(f"{path.name}: header {header!r} is not the contract's {expected!r}")
+    fields = [cfg.columns[h] for h in expected]
+    rows: list[dict[str, str | int | None]] = []
+    for line_no, values in enumerate(reader, start=2):
+        if not values or all(not v.strip() for v in values):
+            continue
+        record = f"line {line_no}"
+        if len(values) != len(fields):
+            findings.add(Finding(ERROR, "LIS-RECORD-SHAPE", path.name, record, "",
+                                 f"record has {len(values)} fields, the contract has {len(fields)} (truncated or malformed)",
+                                 site=site))
+            continue
+        row = dict(zip(fields, (v.strip() for v in values), strict=True))
+        name = row.pop("NAME", None)  # identifying: kept apart, only to scrub free text later
+        if name:
+            names.add((row.get("MRN", ""), name))
+        spec = row.get("SPECID", "")
+        record = f"line {line_no}, specimen {spec}"
+        coll = _iso(row.get("COLLDTM", ""), cfg.datetime_format)
+        rep = _iso(row.get("REPORTDTM", ""), cfg.datetime_format)
+        if coll is None:
+            findings.add(Finding(ERROR, "LIS-DATETIME", path.name, record, "collection time",
+                                 f"collection time is not {cfg.datetime_format}", value=row.get("COLLDTM", ""), site=site))
+            continue
+        if rep is None:
+            findings.add(Finding(ERROR, "LIS-DATETIME", path.name, record, "report time",
+                                 f"report time is not {cfg.datetime_format}", value=row.get("REPORTDTM", ""), site=site))
+            continue
+        if row.get("TEST", "") not in known_tests:
+            findings.add(Finding(ERROR, "LIS-UNKNOWN-TEST", path.name, record, "test",
+                                 "test is not in the site's lab map", value=row.get("TEST", ""), site=site))
+            continue
+        if "RANGE" in row:
+            lo, _, hi = row["RANGE"].partition("-")
+            row["RANGE_LOW"], row["RANGE_HIGH"] = (lo, hi) if hi else ("", row["RANGE"])
+        rows.append({
+            "SITEID": site, "MRN": row.get("MRN", ""), "SPECID": spec, "COLLDTC": coll, "REPORTDTC": rep,
+            "TEST": row["TEST"], "RESULT": row.get("RESULT", ""), "UNIT": row.get("UNIT", ""),
+            "RANGE_LOW": row.get("RANGE_LOW", ""), "RANGE_HIGH": row.get("RANGE_HIGH", ""),
+            "FLAG": row.get("FLAG", ""), "STATUS": row.get("STATUS", ""), "SRCFILE": path.name, "SRCLINE": line_no,
+        })
+    df = pd.DataFrame(rows, columns=STAGED)
+    return df.astype({c: "string" for c in STAGED if c != "SRCLINE"} | {"SRCLINE": "int64"})
+
+
+def resolve_lab_versions(df: pd.DataFrame, cfg: LabSourceConfig) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Current result per specimen and test: the latest report wins; a cancellation withdraws it.
+
+    A row with an empty result is pending; it never replaces a result and is not itself a result.
+    """
+    cancelled = set(cfg.status.cancelled) if cfg.status else set()
+    ordered = df.sort_values(["SPECID", "TEST", "REPORTDTC", "SRCFILE", "SRCLINE"], kind="stable")
+    is_cancel = ordered["STATUS"].isin(cancelled)
+    pending = (ordered["RESULT"].fillna("") == "") & ~is_cancel
+    decisive = ordered[~pending]
+    last = decisive.groupby(["SPECID", "TEST"], sort=False).tail(1)
+    current = last[~last["STATUS"].isin(cancelled)]
+    pending_keys = set(map(tuple, ordered.loc[pending, ["SPECID", "TEST"]].to_numpy()))
+    decisive_keys = set(map(tuple, decisive[["SPECID", "TEST"]].to_numpy()))
+    stats = {
+        "rows": len(df), "pending_only": len(pending_keys - decisive_keys),
+        "superseded": len(decisive) - len(last), "cancelled": int(last["STATUS"].isin(cancelled).sum()),
+        "current": len(current),
+    }
+    return current.sort_values(["SRCFILE", "SRCLINE"]).reset_index(drop=True), stats
+
+
+def ingest_site_labs(files: list[Path], site: str, cfg: LabSourceConfig, known_tests: set[str],
+                     out: Path) -> tuple[dict[str, int], Findings]:
+    """Read all of a site's LIS files in name order and write the current results to `out`."""
+    findings = Findings()
+    names: set[tuple[str, str]] = set()
+    frames = [read_lab_file(p, site, cfg, known_tests, findings, names) for p in sorted(files, key=lambda p: p.name)]
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=STAGED)
+    df = df.astype({c: "string" for c in STAGED if c != "SRCLINE"} | {"SRCLINE": "int64"})
+    current, stats = resolve_lab_versions(df, cfg)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".partial")
+    current.to_parquet(tmp, index=False)
+    tmp.replace(out)
+    pd.DataFrame(sorted(names), columns=["MRN", "NAME"], dtype="string").to_parquet(names_path(out), index=False)
+    stats["files"] = len(files)
+    return stats, findings
+
+
+def names_path(staged_labs: Path) -> Path:
+    """Where a site's MRN -> patient name pairs are staged (for scrubbing free text only)."""
+    return staged_labs.with_name(staged_labs.stem + "_names.parquet")

@@ -1,0 +1,1 @@
+"""Landing: find what arrived, fingerprint it, and never touch it again."""

@@ -1,0 +1,273 @@
+"""The pipeline's steps, each reading and writing files so that any step can run alone."""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+import transforms
+from transforms.config import StudyConfig
+from transforms.ingest.edc import SnapshotError, ingest_snapshot
+from transforms.ingest.lab import LabFileError, ingest_site_labs
+from transforms.ingest.randomization import RandomizationFileError, ingest_randomization
+from transforms.land.landing import LandedFile, Landing, land_exports, quarantine
+from transforms.odm.metadata import load_metadata
+from transforms.odm.safe_xml import UnsafeXMLError
+from transforms.publish.parquet import sdtm_table, write_frame, write_table
+from transforms.publish.release import finish_release, new_release_dir
+from transforms.quality.findings import BLOCKING, ERROR, WARNING, Finding, Findings
+from transforms.sdtm.build import BuiltDomain, build_all, load_context
+
+
+class BlockingInputError(RuntimeError):
+    """An input file that cannot be read: the run stops and OUT/current stays as it was."""
+
+    def __init__(self, landed: LandedFile, reason: str) -> None:
+        super().__init__(f"{landed.path}: {reason}")
+        self.landed = landed
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Where one run keeps its intermediate files (they hold identifiers: same care as landing)."""
+
+    out: Path
+    run_id: str
+
+    @property
+    def root(self) -> Path:
+        """The run's private folder."""
+        return self.out / ".staging" / self.run_id
+
+    @property
+    def staged(self) -> Path:
+        """Staged source tables."""
+        return self.root / "staged"
+
+    @property
+    def sdtm(self) -> Path:
+        """SDTM datasets of the run, before publishing."""
+        return self.root / "sdtm"
+
+    @property
+    def findings(self) -> Path:
+        """Findings per step."""
+        return self.root / "findings"
+
+    @property
+    def landing(self) -> Path:
+        """The landing manifest."""
+        return self.root / "landing.json"
+
+
+def code_version() -> str:
+    """Package version plus the git commit of the code, when known."""
+    version = getattr(transforms, "__version__", "0")
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=Path(__file__).parent,
+                                capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+        return f"{version}+g{commit}"
+    except (OSError, subprocess.SubprocessError):
+        return version
+
+
+def step_land(exports: Path, ws: Workspace, study: StudyConfig) -> Landing:
+    """Find and fingerprint the drop's files; record the landing manifest."""
+    landing = land_exports(exports, study)
+    landing.write(ws.landing)
+    return landing
+
+
+def _block(ws: Workspace, landed: LandedFile, landing: Landing, reason: str) -> BlockingInputError:
+    quarantine(landing, landed, reason, ws.out / "quarantine")
+    Findings([Finding(BLOCKING, "FILE-UNREADABLE", landed.name, "", "", reason, site=landed.site)]).write(
+        ws.findings / f"blocking_{landed.name}.parquet")
+    return BlockingInputError(landed, reason)
+
+
+def step_ingest_edc(ws: Workspace, study: StudyConfig) -> dict:
+    """Stream the newest EDC snapshot into staged/edc_items.parquet."""
+    landing = Landing.read(ws.landing)
+    snap = landing.newest_snapshot()
+    if snap is None:
+        raise FileNotFoundError(f"no EDC snapshot matching {study.edc.snapshot_glob} in {landing.exports}")
+    meta = load_metadata(study.metadata_path)
+    try:
+        result = ingest_snapshot(landing.path_of(snap), meta, ws.staged / "edc_items.parquet",
+                                 frozenset(study.identifiers.items))
+    except (SnapshotError, UnsafeXMLError) as exc:
+        raise _block(ws, snap, landing, str(exc)) from exc
+    result.findings.write(ws.findings / "edc.parquet")
+    return {"snapshot": snap.path, "items": result.items, "subjects": result.subjects, "removed": result.removed}
+
+
+def step_ingest_lab(ws: Workspace, study: StudyConfig, site: str) -> dict:
+    """Read all of one site's LIS files into staged/lab_<site>.parquet."""
+    landing = Landing.read(ws.landing)
+    files = landing.of("lab", site)
+    cfg = study.sites[site].lab
+    try:
+        stats, findings = ingest_site_labs([landing.path_of(f) for f in files], site, cfg,
+                                           set(study.lab_tests(site)), ws.staged / f"lab_{site}.parquet")
+    except LabFileError as exc:
+        bad = next(f for f in files if str(exc).startswith(f.name))
+        raise _block(ws, bad, landing, str(exc)) from exc
+    findings.write(ws.findings / f"lab_{site}.parquet")
+    return stats
+
+
+def step_ingest_randomization(ws: Workspace, study: StudyConfig) -> dict:
+    """Stage the unblinded randomization list when it has landed (else the build is blinded)."""
+    landing = Landing.read(ws.landing)
+    files = landing.of("randomization")
+    target = ws.staged / "randomization.parquet"
+    target.unlink(missing_ok=True)
+    if not files:
+        return {"blinded": True}
+    try:
+        n, findings = ingest_randomization(landing.path_of(files[0]), study, target)
+    except RandomizationFileError as exc:
+        raise _block(ws, files[0], landing, str(exc)) from exc
+    findings.write(ws.findings / "randomization.parquet")
+    return {"blinded": False, "entries": n}
+
+
+def data_cut(landing: Landing) -> str:
+    """The data cut: the date of the newest EDC snapshot (ISO 8601)."""
+    snap = landing.newest_snapshot()
+    if snap is None or not snap.stamp:
+        return ""
+    return datetime.strptime(snap.stamp, "%Y%m%dT%H%M%S").date().isoformat()
+
+
+def step_build_sdtm(ws: Workspace, study: StudyConfig) -> dict[str, int]:
+    """Build every SDTM domain into the workspace; returns row counts per dataset."""
+    landing = Landing.read(ws.landing)
+    ctx = load_context(study, ws.staged)
+    built = build_all(ctx, ws.staged, data_cut(landing))
+    ctx.findings.write(ws.findings / "sdtm.parquet")
+    counts = {}
+    if ws.sdtm.exists():
+        shutil.rmtree(ws.sdtm)
+    for domain, b in built.items():
+        if b.data.empty:
+            counts[domain.lower()] = 0  # SDTM submits no empty datasets
+            continue
+        counts.update(_write_domain(ws.sdtm, b))
+    return counts
+
+
+def _write_domain(folder: Path, b: BuiltDomain) -> dict[str, int]:
+    name = b.domain.lower()
+    write_table(sdtm_table(b.data, b.domain), folder / "sdtm" / f"{name}.parquet")
+    counts = {name: len(b.data)}
+    if b.supp is not None:
+        supp = f"SUPP{b.domain}"
+        write_table(sdtm_table(b.supp, supp), folder / "sdtm" / f"{supp.lower()}.parquet")
+        counts[supp.lower()] = len(b.supp)
+    if "USUBJID" in b.lineage:
+        write_frame(b.lineage, folder / "lineage" / f"{name}.parquet", {"dataset": b.domain})
+    return counts
+
+
+def collect_findings(ws: Workspace) -> Findings:
+    """All findings of the run's steps."""
+    out = Findings()
+    for p in sorted(ws.findings.glob("*.parquet")):
+        out.extend(Findings.read(p))
+    return out
+
+
+def input_fingerprint(landing: Landing) -> str:
+    """One SHA-256 over the names and contents of every landed input."""
+    h = hashlib.sha256()
+    for f in sorted(landing.files, key=lambda f: f.path):
+        h.update(f"{f.path}\0{f.sha256}\n".encode())
+    return h.hexdigest()
+
+
+def step_publish(ws: Workspace, study: StudyConfig, counts: dict[str, int], steps: dict[str, dict],
+                 now: datetime | None = None) -> Path:
+    """Assemble the release (datasets, lineage, findings, manifest) and switch OUT/current to it."""
+    landing = Landing.read(ws.landing)
+    now = now or datetime.now(UTC)
+    fingerprint = input_fingerprint(landing)
+    release_id = f"{now.strftime('%Y%m%dT%H%M%SZ')}-{fingerprint[:8]}"
+    tmp = new_release_dir(ws.out, release_id)
+    shutil.copytree(ws.sdtm / "sdtm", tmp / "sdtm")
+    shutil.copytree(ws.sdtm / "lineage", tmp / "lineage")
+    findings = collect_findings(ws)
+    (tmp / "reports").mkdir()
+    findings.to_frame().to_csv(tmp / "reports" / "findings.csv", index=False, encoding="utf-8", lineterminator="\n")
+    snap = landing.newest_snapshot()
+    by_sev = {s: sum(1 for f in findings.items if f.severity == s) for s in (BLOCKING, ERROR, WARNING)}
+    manifest = {
+        "study": study.study_id,
+        "release": release_id,
+        "created_utc": now.isoformat(timespec="seconds"),
+        "code_version": code_version(),
+        "standard": "SDTMIG 3.4; CDISC CT 2025-03-25",
+        "blinded": not landing.of("randomization"),
+        "data_cut": data_cut(landing),
+        "input_fingerprint": fingerprint,
+        "inputs": [{"path": f.path, "source": f.source, "site": f.site, "sha256": f.sha256, "bytes": f.bytes,
+                    "used": f.source != "edc" or f == snap} for f in landing.files],
+        "datasets": dict(sorted(counts.items())),
+        "findings": {"blocking": by_sev[BLOCKING], "non_blocking": by_sev[ERROR] + by_sev[WARNING],
+                     "by_severity": by_sev},
+        "steps": steps,
+    }
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return finish_release(ws.out, tmp, release_id)
+
+
+def cleanup(ws: Workspace) -> None:
+    """Remove the run's staging folder (it holds identifiers) once the release is published."""
+    shutil.rmtree(ws.root, ignore_errors=True)
+
+
+@dataclass
+class RunResult:
+    release: Path
+    counts: dict[str, int]
+    findings: Findings
+    blinded: bool
+
+
+def run_pipeline(exports: Path, out: Path, study: StudyConfig,
+                 progress: Callable[[str], None] = lambda _: None, now: datetime | None = None) -> RunResult:
+    """Land, ingest, build and publish; raises BlockingInputError and leaves OUT/current untouched."""
+    now = now or datetime.now(UTC)
+    ws = Workspace(out.resolve(), now.strftime("%Y%m%dT%H%M%S%fZ"))
+    if ws.root.exists():
+        shutil.rmtree(ws.root)
+    steps: dict[str, dict] = {}
+    progress("land")
+    landing = step_land(exports, ws, study)
+    steps["land"] = {"files": len(landing.files)}
+    progress("ingest EDC")
+    steps["ingest_edc"] = step_ingest_edc(ws, study)
+    for site, cfg in sorted(study.sites.items()):
+        if cfg.lab:
+            progress(f"ingest labs {site}")
+            steps[f"ingest_lab_{site}"] = step_ingest_lab(ws, study, site)
+    progress("ingest randomization")
+    steps["ingest_randomization"] = step_ingest_randomization(ws, study)
+    progress("build SDTM")
+    counts = step_build_sdtm(ws, study)
+    progress("publish")
+    findings = collect_findings(ws)
+    release = step_publish(ws, study, counts, steps, now)
+    cleanup(ws)
+    return RunResult(release, counts, findings, steps["ingest_randomization"]["blinded"])
+
+
+

@@ -1,0 +1,1 @@
+"""Publish: write a complete release folder, then switch OUT/current to it atomically."""

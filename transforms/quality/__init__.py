@@ -1,0 +1,1 @@
+"""Data-quality findings: what is wrong in the input, said so a site can fix it."""

@@ -1,0 +1,76 @@
+"""Findings: one row per problem seen in the input, naming file, record and field."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+BLOCKING = "blocking"
+ERROR = "error"
+WARNING = "warning"
+
+COLUMNS = ["SEVERITY", "RULE", "SITE", "SUBJID", "SOURCE", "RECORD", "FIELD", "VALUE", "MESSAGE"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A problem in the input; VALUE is never an identifier (MRN, initials, name)."""
+
+    severity: str
+    rule: str
+    source: str
+    record: str
+    field: str
+    message: str
+    value: str = ""
+    site: str = ""
+    subjid: str = ""
+
+    def as_row(self) -> dict[str, str]:
+        """The finding as a row of the findings table."""
+        d = asdict(self)
+        return {c: d[c.lower()] for c in COLUMNS}
+
+    def __str__(self) -> str:
+        where = f"{self.source}" + (f", {self.record}" if self.record else "") + (
+            f", field {self.field}" if self.field else "")
+        return f"[{self.rule}] {where}: {self.message}"
+
+
+@dataclass
+class Findings:
+    """An ordered collection of findings with a stable table form."""
+
+    items: list[Finding] = field(default_factory=list)
+
+    def add(self, finding: Finding) -> None:
+        """Record one finding."""
+        self.items.append(finding)
+
+    def extend(self, other: "Findings | list[Finding]") -> None:
+        """Record several findings."""
+        self.items.extend(other.items if isinstance(other, Findings) else other)
+
+    @property
+    def blocking(self) -> list[Finding]:
+        """Findings that stop a release."""
+        return [f for f in self.items if f.severity == BLOCKING]
+
+    def to_frame(self) -> pd.DataFrame:
+        """The findings as a DataFrame sorted for stable output."""
+        df = pd.DataFrame([f.as_row() for f in self.items], columns=COLUMNS, dtype="string")
+        return df.sort_values(COLUMNS, kind="stable").reset_index(drop=True)
+
+    def write(self, path: Path) -> None:
+        """Write the findings as Parquet."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.to_frame().to_parquet(path, index=False)
+
+    @classmethod
+    def read(cls, path: Path) -> "Findings":
+        """Read findings written by write()."""
+        if not path.exists():
+            return cls()
+        df = pd.read_parquet(path).fillna("")
+        return cls([Finding(**{c.lower(): str(r[c]) for c in COLUMNS}) for _, r in df.iterrows()])

@@ -1,0 +1,1 @@
+"""SDTM: one builder per domain, driven by the study's mapping specification."""

@@ -1,0 +1,289 @@
+"""SDTM build: map each domain from the staged sources, derive, and shape to SDTMIG 3.4."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from transforms.config import StudyConfig, read_csv_rows
+from transforms.ingest.lab import names_path
+from transforms.odm.metadata import load_metadata
+from transforms.quality.findings import WARNING, Finding
+from transforms.sdtm import dm as dmx
+from transforms.sdtm import trial_design as td
+from transforms.sdtm.context import BuildContext
+from transforms.sdtm.derive import (
+    derive_epoch, derive_lobxfl, derive_seq, derive_study_day, derive_usubjid, format_number, standardize_result,
+)
+from transforms.sdtm.edc_records import INTERNAL, RecordMapper, subject_items
+from transforms.sdtm.lb import lab_records
+from transforms.sdtm.spec import SpecError, load_spec
+from transforms.sdtm.visits import edc_visit_dates, number_visits, visit_of_date, visit_of_event
+from transforms.standards.metadata import dataset_meta, pyarrow_type, variable_meta
+
+TRIAL_DESIGN = ["TA", "TE", "TV", "TI", "TS"]
+
+
+@dataclass
+class BuiltDomain:
+    """One SDTM dataset, its SUPP-- dataset if any, and its lineage (key -> source file and record)."""
+
+    domain: str
+    data: pd.DataFrame
+    supp: pd.DataFrame | None
+    lineage: pd.DataFrame
+
+
+def load_context(study: StudyConfig, staged: Path) -> BuildContext:
+    """Read the staged sources the SDTM build needs."""
+    items = pd.read_parquet(staged / "edc_items.parquet")
+    rand_path = staged / "randomization.parquet"
+    randomization = pd.read_parquet(rand_path) if rand_path.exists() else None
+    ident_items = items[items["ITEMOID"].isin(study.identifiers.items)]
+    identifiers: dict[str, list[str]] = {}
+    for subj, value in zip(ident_items["SUBJECTKEY"], ident_items["VALUE"], strict=True):
+        identifiers.setdefault(subj, []).append(value)
+    mrn_rows = items[items["ITEMOID"] == study.identifiers.link_item]
+    subject_of_mrn = {(s, m): k for s, m, k in zip(mrn_rows["SITEID"], mrn_rows["VALUE"], mrn_rows["SUBJECTKEY"],
+                                                    strict=True)}
+    for site in study.sites:
+        p = names_path(staged / f"lab_{site}.parquet")
+        if p.exists():
+            for mrn, name in pd.read_parquet(p).itertuples(index=False):
+                if (site, mrn) in subject_of_mrn:
+                    identifiers.setdefault(subject_of_mrn[(site, mrn)], []).append(name)
+    return BuildContext(study=study, spec=load_spec(study), meta=load_metadata(study.metadata_path), items=items,
+                        randomization=randomization, identifiers=identifiers)
+
+
+def map_domain(ctx: BuildContext, domain: str) -> pd.DataFrame:
+    """All record templates of a domain, mapped by the spec (before the derivations)."""
+    mapper = RecordMapper(ctx.spec, ctx.meta, ctx.identifiers, ctx.findings)
+    frames = [mapper.map_template(t, ctx.items) for t in ctx.spec.templates(domain)]
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=INTERNAL)
+
+
+def build_dm_records(ctx: BuildContext) -> pd.DataFrame:
+    """DM before shaping: mapped variables plus reference dates, arms and country."""
+    raw = map_domain(ctx, "DM").drop_duplicates("_SUBJECTKEY", keep="first").reset_index(drop=True)
+    ref = dmx.derive_reference_dates(ctx, raw["_SUBJECTKEY"])
+    ctx.reference = ref
+    for col in ("RFSTDTC", "RFXSTDTC", "RFXENDTC"):
+        raw[col] = ref.loc[raw["_SUBJECTKEY"], col].to_numpy()
+    raw["DTHFL"] = dmx.derive_dthfl(raw.get("DTHDTC", pd.Series(pd.NA, index=raw.index)))
+    raw["RFPENDTC"] = dmx.derive_rfpendtc(raw["RFENDTC"], raw["DTHDTC"])
+    randno = subject_items(ctx.items, (ctx.meta.item_group_of_item()[ctx.study.reference_dates.randomization_number],))
+    rn_col = ctx.study.reference_dates.randomization_number
+    randno_by_row = raw["_SUBJECTKEY"].map(randno[rn_col] if rn_col in randno else {})
+    arms = dmx.derive_arm(ctx, raw, randno_by_row)
+    raw[arms.columns] = arms
+    raw["COUNTRY"] = dmx.derive_country(ctx, raw["SITEID"])
+    return raw
+
+
+def build_ex_records(ctx: BuildContext) -> pd.DataFrame:
+    """EX before shaping: treatment name and planned dose follow the (un)blinding."""
+    raw = map_domain(ctx, "EX")
+    study = ctx.study
+    if raw.empty:
+        return raw
+    if ctx.blinded:
+        raw["EXTRT"] = study.blinded.extrt
+        raw["EXDOSE"], raw["EXDOSU"] = pd.NA, pd.NA
+        return raw
+    rn_col = study.reference_dates.randomization_number
+    randno = subject_items(ctx.items, (ctx.meta.item_group_of_item()[rn_col],))
+    listed = ctx.randomization.set_index("RANDNO")
+    arm = raw["_SUBJECTKEY"].map(randno[rn_col]).map(listed["ARMCD"])
+    raw["EXTRT"] = arm.map(lambda a: study.arms[a].extrt if isinstance(a, str) else pd.NA)
+    raw["EXDOSE"] = raw["_SUBJECTKEY"].map(randno[rn_col]).map(listed["DOSELVL"]).astype("Float64")
+    raw["EXDOSU"] = arm.map(lambda a: study.arms[a].dose_unit if isinstance(a, str) else pd.NA)
+    return raw
+
+
+def derive_dictionary_term(ctx: BuildContext, domain: str, raw: pd.DataFrame) -> pd.DataFrame:
+    """Dictionary-derived terms (--DECOD, --BODSYS) from the study's coding table of verbatim terms."""
+    path = ctx.study.study_file(f"coding/{domain.lower()}_terms.csv")
+    rows = read_csv_rows(path) if path.exists() else []
+    table = {r["VERBATIM"].strip().casefold(): r for r in rows}
+    targets = [c for c in (rows[0].keys() if rows else []) if c != "VERBATIM"]
+    topic = f"{domain}TRT" if f"{domain}TRT" in raw else f"{domain}TERM"
+    for t in targets:
+        raw[t] = [table.get(v.strip().casefold(), {}).get(t) if isinstance(v, str) else None for v in raw[topic]]
+        raw[t] = raw[t].astype("string")
+    for i in raw.index:
+        v = raw.at[i, topic]
+        if isinstance(v, str) and v.strip().casefold() not in table:
+            ctx.findings.add(Finding(WARNING, "CODING-UNCODED", raw.at[i, "_SRCFILE"], raw.at[i, "_SRCREC"], topic,
+                                     f"verbatim term is not in the study's coding table {path.name}",
+                                     site=raw.at[i, "_SITEID"], subjid=raw.at[i, "_SUBJECTKEY"]))
+    return raw
+
+
+def build_lb_records(ctx: BuildContext, staged: Path) -> pd.DataFrame:
+    """LB before shaping, from every site's staged results."""
+    frames = []
+    for site, cfg in sorted(ctx.study.sites.items()):
+        path = staged / f"lab_{site}.parquet"
+        if cfg.lab and path.exists():
+            frames.append(lab_records(ctx, site, pd.read_parquet(path)))
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=INTERNAL)
+
+
+def build_visits(ctx: BuildContext, lb: pd.DataFrame) -> pd.DataFrame:
+    """All subject visits (eCRF and lab-only), numbered."""
+    edc = edc_visit_dates(ctx.items, ctx.study)
+    lab_dates = pd.DataFrame({"SUBJECTKEY": lb.get("_SUBJECTKEY", pd.Series(dtype="string")),
+                              "SITEID": lb.get("_SITEID", pd.Series(dtype="string")),
+                              "LABDATE": lb.get("LBDTC", pd.Series(dtype="string")).str.slice(0, 10)})
+    ctx.visits = number_visits(edc, lab_dates, ctx.study)
+    return ctx.visits
+
+
+def sv_records(ctx: BuildContext) -> pd.DataFrame:
+    """SV before shaping: one record per visit that happened."""
+    v = ctx.visits
+    return pd.DataFrame({
+        "_SUBJECTKEY": v["SUBJECTKEY"], "_SITEID": v["SITEID"], "_EVENTOID": v["EVENTOID"],
+        "_EVENTREPEAT": v["EVENTREPEAT"], "_RECORD": "VISIT", "_SRCFILE": v["_SRCFILE"], "_SRCREC": v["_SRCREC"],
+        "VISITNUM": v["VISITNUM"], "VISIT": v["VISIT"], "VISITDY": v["VISITDY"], "SVSTDTC": v["SVSTDTC"],
+        "SVENDTC": v["SVENDTC"], "SVUPDES": v["SVUPDES"],
+    })
+
+
+def _standard_findings_result(domain: str, raw: pd.DataFrame) -> None:
+    if f"{domain}ORRES" not in raw:
+        return
+    pairs = [standardize_result(v, 1.0) if isinstance(v, str) else (None, None) for v in raw[f"{domain}ORRES"]]
+    raw[f"{domain}STRESC"] = pd.Series([p[0] if p[0] is not None else o for p, o in
+                                        zip(pairs, raw[f"{domain}ORRES"], strict=True)], index=raw.index,
+                                       dtype="string")
+    raw[f"{domain}STRESN"] = pd.Series([p[1] for p in pairs], index=raw.index, dtype="Float64")
+    raw[f"{domain}STRESU"] = raw.get(f"{domain}ORRESU")
+
+
+def finalize(ctx: BuildContext, domain: str, raw: pd.DataFrame) -> BuiltDomain:
+    """Derive the study-wide variables, then shape to SDTMIG order and types."""
+    study = ctx.study
+    variables = variable_meta(domain)
+    names = [v.name for v in variables]
+    derived = ctx.spec.derived(domain)
+    df = raw.reset_index(drop=True).copy()
+    subject_level = "_SUBJECTKEY" in df and domain not in TRIAL_DESIGN
+    if subject_level:
+        df["USUBJID"] = derive_usubjid(study.study_id, df["_SUBJECTKEY"])
+        ref = ctx.reference.reindex(df["_SUBJECTKEY"]).reset_index(drop=True)
+    df["STUDYID"] = study.study_id
+    df["DOMAIN"] = domain
+    if "derive_standard_result" in derived:
+        _standard_findings_result(domain, df)
+    if "derive_dictionary_term" in derived:
+        df = derive_dictionary_term(ctx, domain, df)
+    if subject_level and "VISITNUM" in names and domain != "SV" and ctx.visits is not None:
+        by_event, by_date = visit_of_event(ctx.visits), visit_of_date(ctx.visits)
+        dtc_col = next((c for c in (f"{domain}DTC", f"{domain}STDTC") if c in df), None)
+        found = []
+        for i in df.index:
+            key = (df.at[i, "_SUBJECTKEY"], df.at[i, "_EVENTOID"], df.at[i, "_EVENTREPEAT"])
+            hit = by_event.get(key)
+            if hit is None and dtc_col and isinstance(df.at[i, dtc_col], str):
+                hit = by_date.get((df.at[i, "_SUBJECTKEY"], df.at[i, dtc_col][:10]))
+            found.append(hit or (None, None))
+        df["VISITNUM"] = pd.Series([f[0] for f in found], dtype="Float64")
+        df["VISIT"] = pd.Series([f[1] for f in found], dtype="string")
+    if subject_level:
+        for suffix, dy in (("DTC", "DY"), ("STDTC", "STDY"), ("ENDTC", "ENDY")):
+            dtc, dyv = f"{domain}{suffix}", f"{domain}{dy}"
+            if dyv in names and dtc in df:
+                df[dyv] = derive_study_day(df[dtc], ref["RFSTDTC"])
+        base = next((c for c in (f"{domain}DTC", f"{domain}STDTC") if c in df), None)
+        if "EPOCH" in names and base:
+            e = study.epochs
+            df["EPOCH"] = derive_epoch(df[base], ref["RFXSTDTC"], ref["RFXENDTC"], e.before_exposure,
+                                       e.during_exposure, e.after_exposure)
+        testcd = f"{domain}TESTCD"
+        if f"{domain}LOBXFL" in names and testcd in df and f"{domain}DTC" in df:
+            result = f"{domain}STRESC" if f"{domain}STRESC" in df else f"{domain}ORRES"
+            df["_RFX"] = ref["RFXSTDTC"]
+            df[f"{domain}LOBXFL"] = derive_lobxfl(df, ["_SUBJECTKEY", testcd], f"{domain}DTC", result, "_RFX")
+    seq = f"{domain}SEQ"
+    if seq in names and "USUBJID" in df:
+        keys = [k for k in dataset_meta(domain).keys if k not in ("STUDYID", "USUBJID", seq) and k in df]
+        df[seq] = derive_seq(df, [*keys, "_SRCFILE", "_SRCREC"]).astype("Int64")
+    unknown = [c for c in df.columns if not c.startswith(("_", "SUPP:")) and c not in names]
+    if unknown:
+        raise SpecError(f"{domain}: variables not in SDTMIG 3.4 {domain}: {unknown}")
+    keep = [v for v in variables if v.name in df and (v.core in ("Req", "Exp") or df[v.name].notna().any())]
+    keep += [v for v in variables if v.name not in df and v.core in ("Req", "Exp")]
+    keep.sort(key=lambda v: v.order)
+    out = pd.DataFrame(index=df.index)
+    for v in keep:
+        out[v.name] = _typed(df[v.name] if v.name in df else pd.Series(pd.NA, index=df.index), pyarrow_type(v))
+    sort_keys = ["USUBJID", seq] if seq in out and "USUBJID" in out else [c for c in dataset_meta(domain).keys if c in out]
+    order = out.sort_values(sort_keys, kind="stable").index if sort_keys else out.index
+    out, df = out.loc[order].reset_index(drop=True), df.loc[order].reset_index(drop=True)
+    lineage = pd.DataFrame({"STUDYID": out["STUDYID"]} | ({"USUBJID": out["USUBJID"]} if "USUBJID" in out else {})
+                           | ({seq: out[seq]} if seq in out else {})
+                           | {"SRCFILE": df.get("_SRCFILE", ""), "SRCRECORD": df.get("_SRCREC", "")})
+    return BuiltDomain(domain, out, _supp(ctx, domain, df, out), lineage.astype("string"))
+
+
+def _typed(col: pd.Series, arrow_type) -> pd.Series:
+    import pyarrow as pa
+    if arrow_type == pa.string():
+        return col.astype("string").replace("", pd.NA)
+    if arrow_type == pa.int64():
+        return pd.to_numeric(col, errors="coerce").astype("Int64")
+    return pd.to_numeric(col, errors="coerce").astype("Float64")
+
+
+def _supp(ctx: BuildContext, domain: str, df: pd.DataFrame, out: pd.DataFrame) -> pd.DataFrame | None:
+    rules = {r.variable: r for r in ctx.spec.supp_rules(domain)}
+    rows = []
+    seq = f"{domain}SEQ"
+    for qnam, rule in rules.items():
+        col = f"SUPP:{qnam}"
+        if col not in df:
+            continue
+        for i in df.index[df[col].notna() & (df[col].astype("string") != "")]:
+            val = df.at[i, col]
+            rows.append({
+                "STUDYID": out.at[i, "STUDYID"], "RDOMAIN": domain, "USUBJID": out.at[i, "USUBJID"],
+                "IDVAR": seq if seq in out else pd.NA, "IDVARVAL": str(out.at[i, seq]) if seq in out else pd.NA,
+                "QNAM": qnam, "QLABEL": rule.label,
+                "QVAL": format_number(val) if isinstance(val, float) else str(val), "QORIG": "CRF", "QEVAL": pd.NA,
+            })
+    if not rows:
+        return None
+    supp = pd.DataFrame(rows).astype("string")
+    supp = supp.sort_values(["USUBJID", "IDVAR", "IDVARVAL", "QNAM"], key=_natural, kind="stable")
+    return supp.reset_index(drop=True)
+
+
+def _natural(col: pd.Series) -> pd.Series:
+    if col.name == "IDVARVAL":
+        return pd.to_numeric(col, errors="coerce")
+    return col
+
+
+def build_all(ctx: BuildContext, staged: Path, data_cut: str) -> dict[str, BuiltDomain]:
+    """Every SDTM domain of the study, DM first (its reference dates feed the others)."""
+    built: dict[str, BuiltDomain] = {}
+    built["DM"] = finalize(ctx, "DM", build_dm_records(ctx))
+    lb = build_lb_records(ctx, staged)
+    build_visits(ctx, lb)
+    for domain in ctx.spec.domains:
+        if domain == "DM":
+            continue
+        raw = build_ex_records(ctx) if domain == "EX" else map_domain(ctx, domain)
+        built[domain] = finalize(ctx, domain, raw)
+    built["LB"] = finalize(ctx, "LB", lb)
+    built["SV"] = finalize(ctx, "SV", sv_records(ctx))
+    randomized = int(built["DM"].data["ARMCD"].ne(ctx.study.screen_failure.armcd).sum())
+    for domain, raw in (("TA", td.build_ta(ctx)), ("TE", td.build_te(ctx)), ("TV", td.build_tv(ctx)),
+                        ("TI", td.build_ti(ctx)), ("TS", td.build_ts(ctx, randomized, data_cut))):
+        built[domain] = finalize(ctx, domain, raw)
+    return built

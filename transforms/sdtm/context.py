@@ -1,0 +1,31 @@
+"""What every domain builder reads: staged sources, the spec, and the subjects' reference dates."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from transforms.config import StudyConfig
+from transforms.odm.metadata import StudyMetadata
+from transforms.quality.findings import Findings
+from transforms.sdtm.spec import MappingSpec
+
+
+@dataclass
+class BuildContext:
+    """Inputs of the SDTM build, loaded once from the staged folder."""
+
+    study: StudyConfig
+    spec: MappingSpec
+    meta: StudyMetadata
+    items: pd.DataFrame
+    randomization: pd.DataFrame | None
+    identifiers: dict[str, list[str]]
+    findings: Findings = field(default_factory=Findings)
+    visits: pd.DataFrame | None = None
+    reference: pd.DataFrame | None = None  # indexed by SUBJECTKEY: RFSTDTC, RFXSTDTC, RFXENDTC
+
+    @property
+    def blinded(self) -> bool:
+        """True until the unblinded randomization list has landed."""
+        return self.randomization is None

@@ -1,0 +1,84 @@
+"""DM derivations: reference dates, death flag, arms (blinded or not), country."""
+from __future__ import annotations
+
+import pandas as pd
+
+from transforms.quality.findings import ERROR, Finding
+from transforms.sdtm.context import BuildContext
+from transforms.sdtm.derive import dtc_date
+
+
+def exposure_records(ctx: BuildContext) -> pd.DataFrame:
+    """Infusions actually given: SUBJECTKEY, start and end (valid eCRF values only)."""
+    ref = ctx.study.reference_dates
+    items = ctx.items[ctx.items["VALID"]]
+    wanted = items[items["ITEMOID"].isin([ref.exposure_given, ref.exposure_start, ref.exposure_end])]
+    keys = ["SUBJECTKEY", "EVENTOID", "EVENTREPEAT", "IGOID", "IGREPEAT"]
+    wide = wanted.drop_duplicates(keys + ["ITEMOID"], keep="last").set_index(keys + ["ITEMOID"])["VALUE"].unstack()
+    for col in (ref.exposure_given, ref.exposure_start, ref.exposure_end):
+        if col not in wide:
+            wide[col] = pd.NA
+    given = wide[(wide[ref.exposure_given] == "Y") & wide[ref.exposure_start].notna()]
+    return pd.DataFrame({"START": given[ref.exposure_start], "END": given[ref.exposure_end].fillna(
+        given[ref.exposure_start])}).reset_index()
+
+
+def derive_reference_dates(ctx: BuildContext, subjects: pd.Series) -> pd.DataFrame:
+    """RFSTDTC/RFXSTDTC (first infusion start) and RFXENDTC (last infusion end) per subject."""
+    ex = exposure_records(ctx)
+    first = ex.groupby("SUBJECTKEY")["START"].min()
+    last = ex.groupby("SUBJECTKEY")["END"].max()
+    out = pd.DataFrame(index=pd.Index(subjects.unique(), name="SUBJECTKEY"))
+    out["RFXSTDTC"] = first.reindex(out.index).astype("string")
+    out["RFXENDTC"] = last.reindex(out.index).astype("string")
+    out["RFSTDTC"] = out["RFXSTDTC"]
+    return out
+
+
+def derive_dthfl(dthdtc: pd.Series) -> pd.Series:
+    """DTHFL: Y when a death date is recorded, else null."""
+    return pd.Series(["Y" if isinstance(v, str) and v else pd.NA for v in dthdtc], index=dthdtc.index, dtype="string")
+
+
+def derive_rfpendtc(rfendtc: pd.Series, dthdtc: pd.Series) -> pd.Series:
+    """RFPENDTC: the later of end of study and death (the end of participation)."""
+    def later(a, b):
+        dates = [d for d in (a, b) if isinstance(d, str) and dtc_date(d)]
+        return max(dates) if dates else (a if isinstance(a, str) else pd.NA)
+    return pd.Series([later(a, b) for a, b in zip(rfendtc, dthdtc, strict=True)], index=rfendtc.index, dtype="string")
+
+
+def derive_arm(ctx: BuildContext, dm: pd.DataFrame, randno: pd.Series) -> pd.DataFrame:
+    """ARMCD/ARM/ACTARMCD/ACTARM/ARMNRS from the randomization list, blinded without it."""
+    study = ctx.study
+    arm_of = {}
+    if ctx.randomization is not None:
+        arm_of = dict(zip(ctx.randomization["RANDNO"], ctx.randomization["ARMCD"], strict=True))
+    out = pd.DataFrame(index=dm.index, columns=["ARMCD", "ARM", "ACTARMCD", "ACTARM", "ARMNRS"], dtype="string")
+    for i in dm.index:
+        rn = randno.get(i)
+        treated = isinstance(dm.at[i, "RFXSTDTC"], str)
+        if not isinstance(rn, str) or not rn:
+            code, name = study.screen_failure.armcd, study.screen_failure.arm
+            out.loc[i] = [code, name, code, name, pd.NA]
+            continue
+        if ctx.blinded:
+            code, name = study.blinded.armcd, study.blinded.arm
+        elif rn in arm_of:
+            code, name = arm_of[rn], study.arms[arm_of[rn]].arm
+        else:
+            ctx.findings.add(Finding(ERROR, "RAND-NOT-LISTED", dm.at[i, "_SRCFILE"], dm.at[i, "_SRCREC"],
+                                     study.reference_dates.randomization_number,
+                                     "randomization number is not in the unblinded list", value=rn,
+                                     site=dm.at[i, "_SITEID"], subjid=dm.at[i, "_SUBJECTKEY"]))
+            code, name = pd.NA, pd.NA
+        if treated:
+            out.loc[i] = [code, name, code, name, pd.NA]
+        else:
+            out.loc[i] = [code, name, pd.NA, pd.NA, "ASSIGNED, NOT TREATED"]
+    return out
+
+
+def derive_country(ctx: BuildContext, siteid: pd.Series) -> pd.Series:
+    """COUNTRY (ISO 3166-1 alpha-3) of each subject's site."""
+    return siteid.map(lambda s: ctx.study.sites[s].country if s in ctx.study.sites else pd.NA).astype("string")
