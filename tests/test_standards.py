@@ -201,8 +201,8 @@ def test_pyarrow_types() -> None:
     assert pyarrow_type(_var("AE", "AEPTCD")) == pa.int64()
     assert pyarrow_type(_var("TA", "TAETORD")) == pa.int64()
     assert pyarrow_type(_var("LB", "VISITDY")) == pa.int64()
-    # SDTMIG allows decimals in --SEQ and unplanned VISITNUM values (e.g. 3.1)
-    assert pyarrow_type(_var("LB", "LBSEQ")) == pa.float64()
+    # this project numbers --SEQ 1..n; unplanned VISITNUM values (e.g. 3.1) need decimals
+    assert pyarrow_type(_var("LB", "LBSEQ")) == pa.int64()
     assert pyarrow_type(_var("LB", "VISITNUM")) == pa.float64()
     assert pyarrow_type(_var("DM", "AGE")) == pa.float64()
 
@@ -214,7 +214,7 @@ def test_arrow_schema_parquet_round_trip(tmp_path) -> None:
         {
             "STUDYID": ["S1", "S1"],
             "DOMAIN": ["VS", "VS"],
-            "VSSEQ": [1.0, 2.0],
+            "VSSEQ": [1, 2],
             "VSSTRESN": [120.5, None],
             "VISITNUM": [1.0, 3.1],
             "VSDY": [1, None],
