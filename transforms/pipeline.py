@@ -234,6 +234,12 @@ def cleanup(ws: Workspace) -> None:
     shutil.rmtree(ws.root, ignore_errors=True)
 
 
+def step_names(study: StudyConfig) -> list[str]:
+    """Names of the steps run_pipeline reports, in order."""
+    labs = [f"ingest labs {s}" for s, c in sorted(study.sites.items()) if c.lab]
+    return ["land", "ingest EDC", *labs, "ingest randomization", "build SDTM", "publish"]
+
+
 @dataclass
 class RunResult:
     release: Path

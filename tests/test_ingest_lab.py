@@ -1,0 +1,90 @@
+"""LIS ingest: encodings, headers, corrections and cancellations, pending and malformed rows."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from transforms.ingest.lab import LabFileError, ingest_site_labs, names_path, read_lab_file
+from transforms.quality.findings import Findings
+
+S1_HEAD = "病历号,姓名,标本号,采样时间,检验项目,结果,单位,参考范围,异常标志,报告时间"
+S2_HEAD = "PatientID,AccessionNo,CollectedAt,TestCode,TestName,Result,Units,RefLow,RefHigh,Flag,Status,ResultedAt"
+
+
+def site1(tmp_path: Path, name: str, rows: list[str]) -> Path:
+    p = tmp_path / "lab" / "SITE01" / name
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(("\r\n".join([S1_HEAD, *rows]) + "\r\n").encode("gb18030"))
+    return p
+
+
+def site2(tmp_path: Path, name: str, rows: list[str], bom: bool = False) -> Path:
+    p = tmp_path / "lab" / "SITE02" / name
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(("\ufeff" if bom else "").encode() + ("\n".join([S2_HEAD, *rows]) + "\n").encode("utf-8"))
+    return p
+
+
+def ingest(study, site, files, tmp_path):
+    cfg = study.sites[site].lab
+    stats, findings = ingest_site_labs(files, site, cfg, set(study.lab_tests(site)), tmp_path / f"lab_{site}.parquet")
+    return stats, findings, pd.read_parquet(tmp_path / f"lab_{site}.parquet")
+
+
+def test_site01_gb18030_and_correction_by_later_report(study, tmp_path):
+    f1 = site1(tmp_path, "LIS_SITE01_20180105.csv", [
+        "0010000001,张三,S1,2018/01/05 07:30,总胆红素,290.7,μmol/L,3.4-20.5,↑,2018/01/05 10:30",
+        "0010000001,张三,S1,2018/01/05 07:30,甲胎蛋白,5.1,ng/mL,<7,,2018/01/05 10:30"])
+    f2 = site1(tmp_path, "LIS_SITE01_20180106.csv", [
+        "0010000001,张三,S1,2018/01/05 07:30,总胆红素,280.2,umol/L,3.4-20.5,↑,2018/01/06 08:00"])
+    stats, findings, df = ingest(study, "SITE01", [f2, f1], tmp_path)
+    assert stats["superseded"] == 1 and stats["current"] == 2 and not findings.items
+    bili = df[df["TEST"] == "总胆红素"].iloc[0]
+    assert (bili["RESULT"], bili["SRCFILE"], bili["COLLDTC"]) == ("280.2", f2.name, "2018-01-05T07:30")
+    afp = df[df["TEST"] == "甲胎蛋白"].iloc[0]
+    assert (afp["RANGE_LOW"], afp["RANGE_HIGH"]) == ("", "<7")
+    assert "张三" not in df.to_csv()  # the patient name is not staged with the results
+    assert pd.read_parquet(names_path(tmp_path / "lab_SITE01.parquet"))["NAME"].tolist() == ["张三"]
+
+
+def test_site02_corrections_cancellations_and_pending(study, tmp_path):
+    f1 = site2(tmp_path, "labs_2018-03-12.csv", [
+        "M1,A1,03/12/2018 07:30,TBIL,Total Bilirubin,5.5,mg/dL,0.2,1.2,H,F,03/12/2018 10:30",
+        "M1,A1,03/12/2018 07:30,CREA,Creatinine,0.9,mg/dL,0.6,1.2,,F,03/12/2018 10:30",
+        "M1,A1,03/12/2018 07:30,NA,Sodium,,mmol/L,135,145,,F,03/12/2018 10:30",
+        "M1,A1,03/12/2018 07:30,ALB,Albumin,,g/dL,3.5,5.0,,F,03/12/2018 10:30"], bom=True)
+    f2 = site2(tmp_path, "labs_2018-03-13.csv", [
+        "M1,A1,03/12/2018 07:30,TBIL,Total Bilirubin,5.8,mg/dL,0.2,1.2,H,C,03/13/2018 09:00",
+        "M1,A1,03/12/2018 07:30,CREA,Creatinine,,mg/dL,0.6,1.2,,X,03/13/2018 09:00",
+        "M1,A1,03/12/2018 07:30,NA,Sodium,131,mmol/L,135,145,L,F,03/13/2018 09:00"])
+    stats, findings, df = ingest(study, "SITE02", [f1, f2], tmp_path)
+    got = dict(zip(df["TEST"], df["RESULT"], strict=True))
+    # TBIL corrected, CREA withdrawn, NA (the test code, not a missing value) finalised, ALB still pending
+    assert got == {"TBIL": "5.8", "NA": "131"}
+    assert stats["cancelled"] == 1 and stats["pending_only"] == 1
+    assert not findings.items
+
+
+def test_unknown_test_bad_time_and_short_record_are_findings(study, tmp_path):
+    f = site2(tmp_path, "labs_2018-03-14.csv", [
+        "M1,A2,03/14/2018 07:30,XYZ,Mystery,1,U/L,0,1,,F,03/14/2018 10:30",
+        "M1,A2,14/03/2018 07:30,ALT,ALT,30,U/L,7,56,,F,03/14/2018 10:30",
+        "M1,A2,03/14/2018 07:30,AST,AST,40"])
+    _, findings, df = ingest(study, "SITE02", [f], tmp_path)
+    assert df.empty
+    assert [(x.rule, x.record.split(",")[0]) for x in findings.items] == [
+        ("LIS-UNKNOWN-TEST", "line 2"), ("LIS-DATETIME", "line 3"), ("LIS-RECORD-SHAPE", "line 4")]
+    assert all(x.source == f.name and "M1" not in str(x) for x in findings.items)
+
+
+def test_unreadable_files_are_blocking(study, tmp_path):
+    bad = tmp_path / "LIS_SITE01_20180107.csv"
+    bad.write_bytes(b"\xff\xfe\x00garbage\x81")
+    with pytest.raises(LabFileError, match="not readable as gb18030"):
+        read_lab_file(bad, "SITE01", study.sites["SITE01"].lab, set(), Findings())
+    wrong = site2(tmp_path, "labs_2018-03-15.csv", [])
+    wrong.write_text("Patient,Accession\n", encoding="utf-8")
+    with pytest.raises(LabFileError, match="header"):
+        read_lab_file(wrong, "SITE02", study.sites["SITE02"].lab, set(), Findings())

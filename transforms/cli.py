@@ -1,0 +1,75 @@
+"""The `cdiscflow` command: run the pipeline on a drop, or synthesize a drop."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from transforms.config import load_study
+
+app = typer.Typer(help="cdiscflow: nightly site exports -> CDISC SDTM in Parquet.", no_args_is_help=True,
+                  add_completion=False)
+console = Console(stderr=False)
+
+
+@app.command()
+def run(
+    exports: Path = typer.Option(..., exists=True, file_okay=False, help="Folder of the drop (edc/, lab/, randomization/)."),
+    out: Path = typer.Option(..., help="Output folder: releases/<id>/ and the `current` link."),
+    study: str = typer.Option("nct03668171", help="Study id (folder under studies/) or path to a study folder."),
+) -> None:
+    """Land, ingest, build SDTM and publish a new release; OUT/current switches only on success."""
+    from transforms.pipeline import BlockingInputError, run_pipeline, step_names
+
+    cfg = load_study(study)
+    names = step_names(cfg)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=console, transient=False) as progress:
+        task = progress.add_task("starting", total=len(names))
+
+        def advance(step: str) -> None:
+            progress.update(task, description=step, completed=names.index(step) if step in names else 0)
+
+        try:
+            result = run_pipeline(exports, out, cfg, progress=advance)
+        except BlockingInputError as exc:
+            progress.stop()
+            console.print(f"[bold red]Rejected input:[/] {exc}")
+            console.print(f"A copy is in {out / 'quarantine'}; the last release ({out / 'current'}) is unchanged.")
+            raise typer.Exit(code=2) from exc
+        progress.update(task, description="done", completed=len(names))
+    table = Table(title=f"SDTM release ({'blinded' if result.blinded else 'UNBLINDED'})")
+    table.add_column("dataset")
+    table.add_column("rows", justify="right")
+    for name, n in result.counts.items():
+        table.add_row(name, str(n))
+    console.print(table)
+    sev = {s: sum(1 for f in result.findings.items if f.severity == s) for s in ("blocking", "error", "warning")}
+    console.print(f"Findings: {sev['error']} errors, {sev['warning']} warnings (reports/findings.csv)")
+    console.print(f"Release:  {result.release}")
+    console.print(f"Current:  {(out / 'current').resolve()}  ->  {out / 'current'}")
+
+
+@app.command()
+def synth(
+    out: Path = typer.Option(..., help="Folder to write the synthetic drop into."),
+    subjects: int = typer.Option(200, min=1, help="Number of subjects screened."),
+    seed: int = typer.Option(20171210, help="Random seed (same seed, same files)."),
+    snapshots: int = typer.Option(2, min=1, help="Nightly EDC snapshots to write (the last nights)."),
+    blinded: bool = typer.Option(False, help="Leave out the unblinded randomization list."),
+    clean: bool = typer.Option(False, help="Plant no data errors."),
+) -> None:
+    """Write a complete, deterministic synthetic drop of NCT03668171 that follows the contracts."""
+    from transforms.synth import synthesize
+
+    summary = synthesize(out, subjects=subjects, seed=seed, snapshots=snapshots, unblinded=not blinded,
+                         plant_errors=not clean)
+    console.print(summary)
+    console.print(f"Drop written to {out}")
+
+
+if __name__ == "__main__":
+    app()
