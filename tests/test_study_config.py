@@ -1,0 +1,77 @@
+"""The study's configuration against CDISC CT 2025-03-25 and the eCRF (checked independently of the build)."""
+from __future__ import annotations
+
+import pytest
+
+from transforms.config import read_csv_rows
+from transforms.odm.metadata import load_metadata
+from transforms.sdtm.spec import load_spec
+from transforms.standards import ct
+from transforms.standards.metadata import variable_meta
+
+# Sponsor extensions of extensible codelists, reviewed: NCOMPLT has no term for transplantation.
+EXTENSIONS = {("NCOMPLT", "LIVER TRANSPLANTATION")}
+
+
+def test_codelist_maps_use_ct_terms(study):
+    for r in read_csv_rows(study.study_file("codelists.csv")):
+        if r["CT_CODELIST"] and (r["CT_CODELIST"], r["VALUE"]) not in EXTENSIONS:
+            assert ct.is_term(r["CT_CODELIST"], r["VALUE"]), r
+
+
+def test_codelist_maps_cover_every_coded_value_of_the_ecrf(study):
+    meta = load_metadata(study.metadata_path)
+    spec = load_spec(study)
+    for rule in spec.rules:
+        if rule.algorithm == "ct" and rule.source.startswith("I."):
+            cl = meta.codelist_of(rule.source)
+            mapped = set(spec.codelists[rule.codelist])
+            if rule.codelist == "DOSU":
+                # 'Other' (9) has no CT unit and no specify field: it stays empty and is reported
+                assert set(cl.decodes) - mapped == {"9"}
+            else:
+                assert set(cl.decodes) <= mapped, (rule.domain, rule.variable, set(cl.decodes) - mapped)
+
+
+def test_constants_are_ct_terms(study):
+    spec = load_spec(study)
+    for rule in spec.rules:
+        if rule.algorithm == "const" and rule.codelist:
+            assert ct.is_term(rule.codelist, rule.source), rule
+
+
+def test_spec_variables_exist_in_sdtmig(study):
+    spec = load_spec(study)
+    for rule in spec.rules:
+        if rule.domain in ("*",) or rule.domain.startswith("SUPP"):
+            continue
+        names = {v.name for v in variable_meta(rule.domain)}
+        assert rule.variable in names, rule
+
+
+@pytest.mark.parametrize("site", ["SITE01", "SITE02"])
+def test_lab_maps_against_ct_and_protocol_units(study, site):
+    si = {"BILI": "umol/L", "BILDIR": "umol/L", "CREAT": "umol/L", "ALB": "g/L", "HGB": "g/L", "PLAT": "10^9/L",
+          "WBC": "10^9/L", "SODIUM": "mmol/L", "INR": "RATIO", "PT": "s", "PTA": "%"}  # protocol.md SAP units
+    tests = study.lab_tests(site)
+    assert len(tests) == 15  # lis-export.md lists 15 tests per site
+    for t in tests.values():
+        assert ct.is_term("LBTESTCD", t.lbtestcd) and ct.paired_test_name("LBTESTCD", t.lbtestcd) == t.lbtest
+        assert ct.is_term("SPECTYPE", t.lbspec)
+        assert t.lbstresu is None or ct.is_term("UNIT", t.lbstresu)
+        assert t.local_unit is None or ct.is_term("UNIT", t.local_unit)
+        if t.lbtestcd in si:
+            assert t.lbstresu == si[t.lbtestcd]
+
+
+def test_site02_conversion_factors_are_protocol_factors(study):
+    factors = {t.lbtestcd: t.factor for t in study.lab_tests("SITE02").values()}
+    assert factors["BILI"] == factors["BILDIR"] == 17.1
+    assert factors["CREAT"] == 88.4
+    assert factors["ALB"] == factors["HGB"] == 10
+    assert factors["PLAT"] == factors["WBC"] == factors["SODIUM"] == 1
+
+
+def test_unit_aliases_land_on_ct_units(study):
+    for alias, unit in study.unit_aliases.items():
+        assert ct.is_term("UNIT", unit), alias
