@@ -23,7 +23,9 @@ from transforms.odm.safe_xml import UnsafeXMLError
 from transforms.publish.parquet import sdtm_table, write_frame, write_table
 from transforms.publish.release import finish_release, new_release_dir
 from transforms.quality.findings import BLOCKING, ERROR, WARNING, Finding, Findings
-from transforms.sdtm.build import BuiltDomain, build_all, load_context
+from transforms.sdtm.build import BuiltDomain, build_domain, load_context, prepare, sdtm_domains
+from transforms.sdtm.context import BuildContext
+from transforms.sdtm.spec import load_spec
 
 
 class BlockingInputError(RuntimeError):
@@ -148,20 +150,34 @@ def data_cut(landing: Landing) -> str:
     return datetime.strptime(snap.stamp, "%Y%m%dT%H%M%S").date().isoformat()
 
 
-def step_build_sdtm(ws: Workspace, study: StudyConfig) -> dict[str, int]:
-    """Build every SDTM domain into the workspace; returns row counts per dataset."""
+def step_build_domain(ws: Workspace, study: StudyConfig, domain: str, ctx: BuildContext | None = None) -> dict[str, int]:
+    """Build one SDTM domain into the workspace (with its SUPP-- and lineage); returns row counts."""
     landing = Landing.read(ws.landing)
+    ctx = ctx or load_context(study, ws.staged)
+    fresh_prepare = ctx.dm_records is None
+    prepare(ctx, ws.staged)
+    if fresh_prepare:
+        # Findings of the shared preparation (linking, visits) are the same whichever domain runs it.
+        ctx.findings.write(ws.findings / "sdtm_prepare.parquet")
+        ctx.findings = Findings()
+    b = build_domain(ctx, ws.staged, domain, data_cut(landing))
+    ctx.findings.write(ws.findings / f"sdtm_{domain.lower()}.parquet")
+    ctx.findings = Findings()
+    for stale in (ws.sdtm / "sdtm").glob(f"*{domain.lower()}.parquet") if (ws.sdtm / "sdtm").exists() else []:
+        if stale.name in (f"{domain.lower()}.parquet", f"supp{domain.lower()}.parquet"):
+            stale.unlink()
+    if b.data.empty:
+        return {domain.lower(): 0}  # SDTM submits no empty datasets
+    return _write_domain(ws.sdtm, b)
+
+
+def step_build_sdtm(ws: Workspace, study: StudyConfig, progress: Callable[[str], None] = lambda _: None) -> dict[str, int]:
+    """Build every SDTM domain into the workspace; returns row counts per dataset."""
     ctx = load_context(study, ws.staged)
-    built = build_all(ctx, ws.staged, data_cut(landing))
-    ctx.findings.write(ws.findings / "sdtm.parquet")
-    counts = {}
-    if ws.sdtm.exists():
-        shutil.rmtree(ws.sdtm)
-    for domain, b in built.items():
-        if b.data.empty:
-            counts[domain.lower()] = 0  # SDTM submits no empty datasets
-            continue
-        counts.update(_write_domain(ws.sdtm, b))
+    counts: dict[str, int] = {}
+    for domain in sdtm_domains(ctx.spec):
+        progress(f"build {domain}")
+        counts.update(step_build_domain(ws, study, domain, ctx))
     return counts
 
 
@@ -237,7 +253,8 @@ def cleanup(ws: Workspace) -> None:
 def step_names(study: StudyConfig) -> list[str]:
     """Names of the steps run_pipeline reports, in order."""
     labs = [f"ingest labs {s}" for s, c in sorted(study.sites.items()) if c.lab]
-    return ["land", "ingest EDC", *labs, "ingest randomization", "build SDTM", "publish"]
+    domains = sdtm_domains(load_spec(study))
+    return ["land", "ingest EDC", *labs, "ingest randomization", *[f"build {d}" for d in domains], "publish"]
 
 
 @dataclass
@@ -267,8 +284,7 @@ def run_pipeline(exports: Path, out: Path, study: StudyConfig,
             steps[f"ingest_lab_{site}"] = step_ingest_lab(ws, study, site)
     progress("ingest randomization")
     steps["ingest_randomization"] = step_ingest_randomization(ws, study)
-    progress("build SDTM")
-    counts = step_build_sdtm(ws, study)
+    counts = step_build_sdtm(ws, study, progress)
     progress("publish")
     findings = collect_findings(ws)
     release = step_publish(ws, study, counts, steps, now)

@@ -18,7 +18,7 @@ from transforms.sdtm.derive import (
 )
 from transforms.sdtm.edc_records import INTERNAL, RecordMapper, subject_items
 from transforms.sdtm.lb import lab_records
-from transforms.sdtm.spec import SpecError, load_spec
+from transforms.sdtm.spec import MappingSpec, SpecError, load_spec
 from transforms.sdtm.visits import edc_visit_dates, number_visits, visit_of_date, visit_of_event
 from transforms.standards.metadata import dataset_meta, pyarrow_type, variable_meta
 
@@ -269,21 +269,37 @@ def _natural(col: pd.Series) -> pd.Series:
     return col
 
 
+def sdtm_domains(spec: MappingSpec) -> list[str]:
+    """Every domain the study builds, DM first (its reference dates feed the others)."""
+    return ["DM", *[d for d in spec.domains if d != "DM"], "LB", "SV", *TRIAL_DESIGN]
+
+
+def prepare(ctx: BuildContext, staged: Path) -> None:
+    """What every domain needs: DM (reference dates, arms), LB records and the numbered visits."""
+    if ctx.dm_records is None:
+        ctx.dm_records = build_dm_records(ctx)
+        ctx.lb_records = build_lb_records(ctx, staged)
+        build_visits(ctx, ctx.lb_records)
+
+
+def build_domain(ctx: BuildContext, staged: Path, domain: str, data_cut: str) -> BuiltDomain:
+    """One SDTM domain, shaped to SDTMIG 3.4 (runs `prepare` first when needed)."""
+    prepare(ctx, staged)
+    if domain == "DM":
+        return finalize(ctx, "DM", ctx.dm_records)
+    if domain == "LB":
+        return finalize(ctx, "LB", ctx.lb_records)
+    if domain == "SV":
+        return finalize(ctx, "SV", sv_records(ctx))
+    if domain in TRIAL_DESIGN:
+        randomized = int((ctx.dm_records["ARMCD"].fillna("") != ctx.study.screen_failure.armcd).sum())
+        raw = {"TA": td.build_ta, "TE": td.build_te, "TV": td.build_tv, "TI": td.build_ti}.get(domain)
+        return finalize(ctx, domain, raw(ctx) if raw else td.build_ts(ctx, randomized, data_cut))
+    if domain == "EX":
+        return finalize(ctx, "EX", build_ex_records(ctx))
+    return finalize(ctx, domain, map_domain(ctx, domain))
+
+
 def build_all(ctx: BuildContext, staged: Path, data_cut: str) -> dict[str, BuiltDomain]:
-    """Every SDTM domain of the study, DM first (its reference dates feed the others)."""
-    built: dict[str, BuiltDomain] = {}
-    built["DM"] = finalize(ctx, "DM", build_dm_records(ctx))
-    lb = build_lb_records(ctx, staged)
-    build_visits(ctx, lb)
-    for domain in ctx.spec.domains:
-        if domain == "DM":
-            continue
-        raw = build_ex_records(ctx) if domain == "EX" else map_domain(ctx, domain)
-        built[domain] = finalize(ctx, domain, raw)
-    built["LB"] = finalize(ctx, "LB", lb)
-    built["SV"] = finalize(ctx, "SV", sv_records(ctx))
-    randomized = int(built["DM"].data["ARMCD"].ne(ctx.study.screen_failure.armcd).sum())
-    for domain, raw in (("TA", td.build_ta(ctx)), ("TE", td.build_te(ctx)), ("TV", td.build_tv(ctx)),
-                        ("TI", td.build_ti(ctx)), ("TS", td.build_ts(ctx, randomized, data_cut))):
-        built[domain] = finalize(ctx, domain, raw)
-    return built
+    """Every SDTM domain of the study."""
+    return {d: build_domain(ctx, staged, d, data_cut) for d in sdtm_domains(ctx.spec)}

@@ -24,6 +24,8 @@ class BuildContext:
     findings: Findings = field(default_factory=Findings)
     visits: pd.DataFrame | None = None
     reference: pd.DataFrame | None = None  # indexed by SUBJECTKEY: RFSTDTC, RFXSTDTC, RFXENDTC
+    dm_records: pd.DataFrame | None = None
+    lb_records: pd.DataFrame | None = None
 
     @property
     def blinded(self) -> bool:
