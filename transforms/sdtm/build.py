@@ -110,6 +110,8 @@ def derive_dictionary_term(ctx: BuildContext, domain: str, raw: pd.DataFrame) ->
     table = {r["VERBATIM"].strip().casefold(): r for r in rows}
     targets = [c for c in (rows[0].keys() if rows else []) if c != "VERBATIM"]
     topic = f"{domain}TRT" if f"{domain}TRT" in raw else f"{domain}TERM"
+    if topic not in raw:
+        return raw
     for t in targets:
         raw[t] = [table.get(v.strip().casefold(), {}).get(t) if isinstance(v, str) else None for v in raw[topic]]
         raw[t] = raw[t].astype("string")
