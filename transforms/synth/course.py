@@ -11,8 +11,16 @@ from . import labtests as lt
 from .population import Subject, subject_rng
 from .roles import AE_ROLE_INDEX
 from .vocab import (
-    AE_TERMS, CM_TERMS, ETIOLOGY_OTHER, FATAL_AE_BY_CAUSE, INFUSION_NOT_GIVEN, MH_TERMS, NOT_TREATED,
-    DEATH_CAUSE_OTHER, TextPair,
+    AE_TERMS,
+    CM_TERMS,
+    DEATH_CAUSE_OTHER,
+    ETIOLOGY_OTHER,
+    FATAL_AE_BY_CAUSE,
+    INFUSION_NOT_GIVEN,
+    MH_TERMS,
+    NOT_TREATED,
+    CmTerm,
+    TextPair,
 )
 
 TARGET_DAY = {"SE.W0": 1, "SE.W1": 8, "SE.W2": 15, "SE.W4": 29, "SE.W8": 57, "SE.W12": 85}
@@ -67,6 +75,7 @@ class Draw:
     values: dict[str, float]  # model units (site 01 units)
     fixed: dict[str, float] = field(default_factory=dict)  # values to print as is, in site units
     planted: list[str] = field(default_factory=list)
+    specimen: str | None = None  # set when the LIS writes it
 
 
 @dataclass
@@ -218,20 +227,24 @@ def simulate(seed: int, s: Subject) -> Course:
     livhx = _liver_history(rng, s, zh)
     mh = _medical_history(rng, s, zh)
     if not s.randomized:
-        visits = [_screening_visit(rng, s, None)]
+        visits = [_screening_visit(rng, s)]
         draw = _screening_draw(rng, s, Trajectory(rng, s, 85))
         return Course(visits, [], [draw], [], [], mh, livhx, None, None, zh)
     end = s.outcome.end_of_visits
     horizon = study_day(end, s.day1) if end and s.course_type == "worsen" else 85
     traj = Trajectory(rng, s, horizon)
     visits = _scheduled_visits(rng, s, end)
-    infusions = _infusions(rng, s, visits, zh)
+    scr_vs = visits[0].vs
+    weight = round(float(scr_vs["I.WEIGHT"]) if scr_vs else _base_weight(rng, s), 1)
+    infusions = _infusions(rng, s, visits, weight, zh)
     visits += _unscheduled_visits(rng, s, visits, end)
-    _fill_assessments(rng, s, visits, traj)
+    _fill_assessments(rng, s, visits, traj, weight)
     draws = [_screening_draw(rng, s, traj)] + _followup_draws(rng, s, visits, infusions, traj, end)
     eos_date, last_alive = _end_of_study(rng, s, visits, draws)
-    aes = _adverse_events(rng, s, infusions, eos_date, zh)
-    cms = _con_meds(rng, s, livhx, mh, eos_date, zh)
+    # Events are reported up to death, otherwise up to the last contact with the subject.
+    window_end = eos_date if s.outcome.death_date is not None else last_alive
+    aes = _adverse_events(rng, s, infusions, window_end, zh)
+    cms = _con_meds(rng, s, livhx, window_end, zh)
     return Course(visits, infusions, draws, aes, cms, mh, livhx, eos_date, last_alive, zh)
 
 
@@ -265,19 +278,19 @@ def _medical_history(rng: random.Random, s: Subject, zh: float) -> list[tuple[st
     return out
 
 
-def _vitals(rng: random.Random, s: Subject, weight: float, with_height: bool, fever: bool) -> dict[str, str]:
+def _vitals(rng: random.Random, s: Subject, weight: float, with_height: bool) -> dict[str, str]:
     """IG.VS values (without the date); weight only at some visits, height at screening."""
     vs: dict[str, str] = {}
     if with_height:
         h = rng.gauss(170, 6) if s.sex == "1" else rng.gauss(159, 5)
         vs["I.HEIGHT"] = f"{round(h)}"
     if weight:
-        vs["I.WEIGHT"] = f"{weight:.1f}"
+        vs["I.WEIGHT"] = f"{weight:.2f}".rstrip("0").rstrip(".")
     sys_bp = round(rng.gauss(118, 14))
     vs["I.SYSBP"] = str(sys_bp)
     vs["I.DIABP"] = str(min(sys_bp - 25, round(rng.gauss(72, 9))))
     vs["I.PULSE"] = str(round(rng.gauss(84, 12)))
-    vs["I.TEMP"] = f"{rng.uniform(37.6, 38.9) if fever else rng.gauss(36.7, 0.3):.1f}"
+    vs["I.TEMP"] = f"{rng.gauss(36.8, 0.35):.1f}"
     vs["I.RESP"] = str(round(rng.gauss(18, 2)))
     return vs
 
@@ -286,12 +299,13 @@ def _base_weight(rng: random.Random, s: Subject) -> float:
     return max(40.0, rng.gauss(68, 10) if s.sex == "1" else rng.gauss(57, 8))
 
 
-def _screening_visit(rng: random.Random, s: Subject, weight: float | None) -> Visit:
+def _screening_visit(rng: random.Random, s: Subject) -> Visit:
     """SE.SCR vital signs (most subjects) and clinical assessment."""
     visit = Visit("SE.SCR", None, s.screen_date)
-    if rng.random() < 0.9:
-        visit.vs = _vitals(rng, s, weight or _base_weight(rng, s), True, False)
-    visit.clin = {"I.HEGRADE": rng.choices("012", (45, 35, 20))[0], "I.ASCITES": rng.choices("0123", (15, 40, 35, 10))[0]}
+    if rng.random() < 0.9 or "err_fixed_later" in s.roles:
+        visit.vs = _vitals(rng, s, round(_base_weight(rng, s), 1), True)
+    visit.clin = {"I.HEGRADE": rng.choices("012", (45, 35, 20))[0],
+                  "I.ASCITES": rng.choices("0123", (15, 40, 35, 10))[0]}
     return visit
 
 
@@ -309,7 +323,7 @@ def _visit_date(rng: random.Random, s: Subject, event: str) -> date:
 
 def _scheduled_visits(rng: random.Random, s: Subject, end: date | None) -> list[Visit]:
     """SE.SCR, SE.W0 and the follow-up visits that happen before the subject's follow-up ends."""
-    visits = [_screening_visit(rng, s, None), Visit("SE.W0", None, s.day1)]
+    visits = [_screening_visit(rng, s), Visit("SE.W0", None, s.day1)]
     if not s.treated:
         return visits
     early_death = s.outcome.kind == "death" and any(r in s.roles for r in ("death_84", "death_85"))
@@ -330,10 +344,9 @@ def _kit(s: Subject, i: int) -> str:
     return f"K{10 + 3 * s.rand_index + i:04d}"
 
 
-def _infusions(rng: random.Random, s: Subject, visits: list[Visit], zh: float) -> list[Infusion]:
+def _infusions(rng: random.Random, s: Subject, visits: list[Visit], weight: float, zh: float) -> list[Infusion]:
     """IG.EX for W0, W1, W2: given (about 45 min) or not given with a free-text reason."""
     by_event = {v.event: v for v in visits}
-    weight = _base_weight(rng, s)
     out = []
     for i, event in enumerate(INFUSION_EVENTS):
         visit = by_event.get(event)
@@ -374,28 +387,31 @@ def _unscheduled_visits(rng: random.Random, s: Subject, visits: list[Visit], end
     return [Visit("SE.UNS", k, d) for k, d in enumerate(days, start=1)]
 
 
-def _fill_assessments(rng: random.Random, s: Subject, visits: list[Visit], traj: Trajectory) -> None:
+def _fill_assessments(rng: random.Random, s: Subject, visits: list[Visit], traj: Trajectory,
+                      weight: float) -> None:
     """VS and CLIN content per visit, following the latent course (HE, ascites, improvement)."""
     scr = visits[0]
     he0, asc0 = int(scr.clin["I.HEGRADE"]), int(scr.clin["I.ASCITES"])
     he_end = {"improve": 0, "stable": max(0, he0 - rng.randint(0, 1))}.get(traj.kind, rng.randint(3, 4))
     asc_end = {"improve": max(0, asc0 - 2), "stable": asc0}.get(traj.kind, min(3, asc0 + 1))
-    weight = float(scr.vs["I.WEIGHT"]) if scr.vs else _base_weight(rng, s)
     for v in visits[1:]:
         if v.event == "SE.W0" and not s.treated:
             continue
         day = study_day(v.day, s.day1)
         f = traj.progress(day, 12)
-        if rng.random() < 0.95 or v.event == "SE.W0":
-            with_weight = v.event in ("SE.W0", "SE.W4", "SE.W12")
-            v.vs = _vitals(rng, s, round(weight + rng.gauss(0, 1.2), 1) if with_weight else 0.0, False, False)
-        if rng.random() < 0.97 or v.event == "SE.W12":
-            clin = {"I.HEGRADE": str(round(he0 + (he_end - he0) * f)), "I.ASCITES": str(round(asc0 + (asc_end - asc0) * f))}
+        # Role subjects always have both forms, so their planted items have somewhere to live.
+        if rng.random() < 0.95 or v.event == "SE.W0" or s.roles:
+            # The W0 weight is the dosing weight (I.EXWT); later weights drift with ascites.
+            w = weight if v.event == "SE.W0" else round(weight + rng.gauss(0, 1.2), 1)
+            v.vs = _vitals(rng, s, w if v.event in ("SE.W0", "SE.W4", "SE.W12") else 0.0, False)
+        if rng.random() < 0.97 or v.event == "SE.W12" or s.roles:
+            clin = {"I.HEGRADE": str(round(he0 + (he_end - he0) * f)),
+                    "I.ASCITES": str(round(asc0 + (asc_end - asc0) * f))}
             if v.event not in ("SE.W0",):
                 p_yes = {"improve": 0.2 + 0.77 * f, "stable": 0.2}.get(traj.kind, 0.05)
                 clin["I.SYMIMPR"] = "Y" if rng.random() < p_yes else "N"
             v.clin = clin
-        if v.event == "SE.UNS" and v.vs and v.clin and rng.random() < 0.3:
+        if v.event == "SE.UNS" and v.vs and v.clin and not s.roles and rng.random() < 0.3:
             v.vs = None  # unscheduled visits often record only one of the two forms
 
 
@@ -501,7 +517,7 @@ def _end_of_study(rng: random.Random, s: Subject, visits: list[Visit], draws: li
     """EOS date and the last date the subject was known alive (last contact for deaths and losses)."""
     o = s.outcome
     contacts = [v.day for v in visits] + [d.collected.date() for d in draws] + [s.rand_dt.date()]
-    last_contact = max(c for c in contacts if o.death_date is None or c < o.death_date)
+    last_contact = max((c for c in contacts if o.death_date is None or c < o.death_date), default=s.rand_dt.date())
     if o.kind == "completed":
         w12 = next(v.day for v in visits if v.event == "SE.W12")
         return w12, w12
@@ -531,22 +547,25 @@ def _adverse_events(rng: random.Random, s: Subject, infusions: list[Infusion], e
     needed = max([AE_ROLE_INDEX[r] + 1 for r in s.roles if r in AE_ROLE_INDEX], default=0)
     exact = bool(needed)
     n = max(n, needed)
-    non_fatal = [t for t in AE_TERMS if t.decod != "Hepatic failure"]
+    # Infusion reactions are only drawn at an infusion; liver failure only as the fatal event.
+    non_fatal = [t for t in AE_TERMS if t.decod != "Hepatic failure" and t.decod not in INFUSION_REACTIONS]
     last_infusion = max((i.start.date() for i in given), default=s.day1)
     out = []
     for _ in range(n):
         if given and rng.random() < 0.25:
             inf = rng.choice(given)
-            term = next(t for t in AE_TERMS if t.decod == rng.choice(INFUSION_REACTIONS))
+            reaction = rng.choice(INFUSION_REACTIONS)
+            term = next(t for t in AE_TERMS if t.decod == reaction)
             start, rel = inf.start.date(), rng.choice("34")
+            acn = "2" if inf.interrupted else "1"
         else:
             term = rng.choice(non_fatal)
             start = s.screen_date + timedelta(days=rng.randint(0, max(0, (eos - s.screen_date).days)))
             rel = rng.choices("12", (80, 20))[0]
+            acn = "4" if start > last_infusion or not given else "1"
         start, end = _ae_dates(rng, start, eos)
         sev = rng.choices("123", (55, 35, 10))[0]
         ser = "Y" if term.decod in SERIOUS_TERMS and rng.random() < 0.7 or sev == "3" and rng.random() < 0.5 else "N"
-        acn = "4" if start > last_infusion or not given else rng.choices("12", (85, 15))[0]
         out_code = rng.choices("14", (88, 12))[0] if end else rng.choice("23")
         full = exact and len(out) < needed
         s_lvl = 3 if full else _partial_level(rng, 0.05, 0.01)
@@ -555,7 +574,9 @@ def _adverse_events(rng: random.Random, s: Subject, infusions: list[Infusion], e
             _text(rng, TextPair(term.en, term.zh), zh), term.decod, start, end, partial(start, s_lvl),
             partial(end, e_lvl) if end else None, sev, ser, rel, acn, out_code))
         if full and end is None:
-            out[-1].end, out[-1].end_txt, out[-1].out = start + timedelta(days=1), partial(start + timedelta(days=1), 3), "1"
+            # Planted AE errors need a recorded end date.
+            fixed_end = min(start + timedelta(days=1), max(start, eos))
+            out[-1].end, out[-1].end_txt, out[-1].out = fixed_end, partial(fixed_end, 3), "1"
     if s.outcome.death_date is not None:
         out.append(_fatal_ae(rng, s, last_infusion, zh))
     return out
@@ -572,8 +593,7 @@ def _fatal_ae(rng: random.Random, s: Subject, last_infusion: date, zh: float) ->
                         partial(death, 3), "3", "Y", "1", acn, "5")
 
 
-def _con_meds(rng: random.Random, s: Subject, livhx: dict[str, str], mh: list[tuple[str, str, str]], eos: date,
-              zh: float) -> list[ConMed]:
+def _con_meds(rng: random.Random, s: Subject, livhx: dict[str, str], eos: date, zh: float) -> list[ConMed]:
     """CM log: the HBV antiviral (long-standing, ongoing) and supportive care during the study."""
     by_decod = {c.decod: c for c in CM_TERMS}
     out = []
@@ -597,7 +617,7 @@ def _con_meds(rng: random.Random, s: Subject, livhx: dict[str, str], mh: list[tu
     return out
 
 
-def _conmed(rng: random.Random, cm, start_txt: str, end: date | None, baseline: bool, zh: float) -> ConMed:
+def _conmed(rng: random.Random, cm: CmTerm, start_txt: str, end: date | None, baseline: bool, zh: float) -> ConMed:
     use_zh = rng.random() < zh
     return ConMed(cm.zh if use_zh else cm.en, cm.indication_zh if use_zh else cm.indication_en, cm.dose, cm.dosu,
                   cm.route, start_txt, end, end.isoformat() if end else None, baseline)

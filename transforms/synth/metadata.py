@@ -116,7 +116,8 @@ def load_metadata(path: Path = METADATA_FILE) -> StudyMetadata:
     items = {}
     for it in mdv.findall("o:ItemDef", _NS):
         ref = it.find("o:CodeListRef", _NS)
-        items[it.get("OID")] = ItemDef(it.get("OID"), it.get("DataType"), None if ref is None else ref.get("CodeListOID"))
+        codelist = None if ref is None else ref.get("CodeListOID")
+        items[it.get("OID")] = ItemDef(it.get("OID"), it.get("DataType"), codelist)
     codelists = {
         cl.get("OID"): tuple(ci.get("CodedValue") for ci in cl.findall("o:CodeListItem", _NS))
         for cl in mdv.findall("o:CodeList", _NS)

@@ -134,8 +134,12 @@ def _demography(rng: random.Random, site: str, screen: date, fail: set[str]) -> 
     """Sex, birth date (partial at site 01 mostly), age at consent and Chinese ethnic group."""
     sex = "1" if rng.random() < 0.76 else "2"
     age = rng.randint(71, 76) if "IN01" in fail else max(18, min(70, round(rng.gauss(48, 10))))
-    birth = screen - timedelta(days=age * 365 + rng.randrange(1, 360) + age // 4)
-    age = screen.year - birth.year - ((screen.month, screen.day) < (birth.month, birth.day))
+    # Born 1-363 days before the date `age` years before screening: exactly `age` at consent.
+    try:
+        anniversary = screen.replace(year=screen.year - age)
+    except ValueError:  # 29 February
+        anniversary = screen.replace(year=screen.year - age, day=28)
+    birth = anniversary - timedelta(days=rng.randrange(1, 364))
     partial = rng.random() < (0.7 if site == "SITE01" else 0.15)
     brthdat = birth.strftime("%Y-%m") if partial else birth.isoformat()
     ethgrp = rng.choices(("1", "2", "3"), (92, 4, 4))[0]
@@ -188,7 +192,9 @@ def screening_labs(rng: random.Random, site: str, targets: set[str]) -> tuple[di
             failing.add("IN04")
         if not 17 <= score <= 30:
             failing.add("IN05")
-        if (lab_targets and lab_targets <= failing) or (not lab_targets and not failing):
+        # Eligible subjects fail nothing; a screen failure fails at least its lab targets (and any
+        # other lab criterion its values happen to fail is listed too).
+        if (lab_targets <= failing) if targets else not failing:
             return rep, score, failing
     raise RuntimeError("could not draw screening labs for " + ",".join(sorted(targets)))
 
@@ -198,13 +204,13 @@ def _criterion_order(code: str) -> tuple[int, str]:
     return (0 if code.startswith("IN") else 1, code)
 
 
-def _screen_subject(rng: random.Random, key: str, site: str, screen: date, mrn_number: int) -> Subject:
+def _screen_subject(rng: random.Random, key: str, site: str, screen: date, mrn_number: int,
+                    fails: bool) -> Subject:
     """Screen one subject: demography, screening labs and eligibility."""
     person = _person(rng, site, mrn_number)
-    fails = rng.random() < SCREEN_FAIL_RATE
     targets: set[str] = set()
     if fails:
-        reasons, weights = zip(*FAIL_REASONS)
+        reasons, weights = zip(*FAIL_REASONS, strict=True)
         targets.add(rng.choices(reasons, weights)[0])
         if rng.random() < 0.15:
             targets.add(rng.choices(reasons, weights)[0])
@@ -258,10 +264,12 @@ def enrol(rng: random.Random, n: int, seed: int, site_starts: dict[str, date]) -
         space = 10**7 if site == "SITE01" else 900_000
         offset = 0 if site == "SITE01" else 100_000
         mrns = [offset + m for m in rng.sample(range(space), counts[site])]
-        for i, (screen, mrn) in enumerate(zip(dates, mrns), start=1):
+        # A fixed share of screen failures per site keeps small drops representative.
+        failures = set(rng.sample(range(counts[site]), round(counts[site] * SCREEN_FAIL_RATE)))
+        for i, (screen, mrn) in enumerate(zip(dates, mrns, strict=True), start=1):
             key = f"{site[-2:]}-{i:03d}"
             srng = subject_rng(seed, key, "screen")
-            s = _screen_subject(srng, key, site, screen, mrn)
+            s = _screen_subject(srng, key, site, screen, mrn, i - 1 in failures)
             if not s.screen_failure:
                 _schedule_randomization(srng, s)
             subjects.append(s)
@@ -290,7 +298,7 @@ def natural_outcome(rng: random.Random, s: Subject) -> Outcome:
             return Outcome("transplant_death", death_date=death, lt_date=lt_date, dthcaus=rng.choice(("2", "9")))
         return Outcome("transplant", lt_date=lt_date)
     u -= 0.065
-    for kind, p, lo, hi in (("ltfu", 0.03, 10, 80), ("withdrawal", 0.03, 3, 70), ("ae", 0.01, 2, 40),
+    for kind, p, lo, hi in (("ltfu", 0.03, 10, 75), ("withdrawal", 0.03, 3, 70), ("ae", 0.01, 2, 40),
                             ("physician", 0.01, 5, 60)):
         if u < p:
             return Outcome(kind, stop_date=r + timedelta(days=rng.randint(lo, hi)))
@@ -303,7 +311,7 @@ def untreated_outcome(rng: random.Random, s: Subject) -> Outcome:
     r = s.rand_dt.date()
     if rng.random() < 0.6:
         return Outcome("untreated_withdrawal", stop_date=max(r, s.day1))
-    return Outcome("untreated_death", death_date=s.day1 + timedelta(days=rng.randint(0, 2)),
+    return Outcome("untreated_death", death_date=s.day1 + timedelta(days=rng.randint(1, 3)),
                    dthcaus=_death_cause(rng))
 
 

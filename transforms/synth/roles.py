@@ -18,16 +18,15 @@ from .population import Subject
 
 @dataclass(frozen=True)
 class RoleSpec:
-    """What a role needs: a forced outcome kind (or None), touched aspects, a site, and snapshots."""
+    """What a role needs: a forced outcome kind (or None), the aspects it touches, and a site."""
 
     outcome: str | None
     aspects: frozenset[str]
     site: str | None = None
-    min_snapshots: int = 1
 
 
-def _spec(outcome: str | None, *aspects: str, site: str | None = None, min_snapshots: int = 1) -> RoleSpec:
-    return RoleSpec(outcome, frozenset(aspects), site, min_snapshots)
+def _spec(outcome: str | None, *aspects: str, site: str | None = None) -> RoleSpec:
+    return RoleSpec(outcome, frozenset(aspects), site)
 
 
 EDGE_ROLES: dict[str, RoleSpec] = {
@@ -58,7 +57,8 @@ PLANTED_ROLES: dict[str, RoleSpec] = {
     "err_inr": _spec("completed", "lab_w4"),
     "err_lis_unknown_01": _spec(None, "lab_extra", site="SITE01"),
     "err_lis_unknown_02": _spec(None, "lab_extra", site="SITE02"),
-    "err_fixed_later": _spec(None, "vs_scr", min_snapshots=2),
+    # Visible only with two or more snapshots; placed anyway so the data never depend on the count.
+    "err_fixed_later": _spec(None, "vs_scr"),
 }
 
 # Roles that need more than one AE make the subject have at least this many non-fatal AEs.
@@ -75,14 +75,12 @@ def _fits(spec: RoleSpec, s: Subject, forced: dict[str, str], touched: dict[str,
     return spec.outcome is None or have is None or have == spec.outcome
 
 
-def assign_roles(rng: random.Random, subjects: list[Subject], plant_errors: bool, snapshots: int) -> dict[str, str]:
+def assign_roles(rng: random.Random, subjects: list[Subject], plant_errors: bool) -> dict[str, str]:
     """Assign each role to one randomized subject (fresh subjects first); return role -> SubjectKey.
 
     Roles that find no fitting subject (very small drops) are left out and reported as skipped.
     """
-    specs = dict(EDGE_ROLES)
-    if plant_errors:
-        specs.update({k: v for k, v in PLANTED_ROLES.items() if snapshots >= v.min_snapshots})
+    specs = {**EDGE_ROLES, **PLANTED_ROLES} if plant_errors else dict(EDGE_ROLES)
     pool = [s for s in subjects if s.randomized]
     rng.shuffle(pool)
     forced: dict[str, str] = {}
@@ -101,11 +99,9 @@ def assign_roles(rng: random.Random, subjects: list[Subject], plant_errors: bool
     return placed
 
 
-def skipped_roles(placed: dict[str, str], plant_errors: bool, snapshots: int) -> list[str]:
+def skipped_roles(placed: dict[str, str], plant_errors: bool) -> list[str]:
     """Roles that were wanted but could not be placed."""
-    wanted = list(EDGE_ROLES)
-    if plant_errors:
-        wanted += [k for k, v in PLANTED_ROLES.items() if snapshots >= v.min_snapshots]
+    wanted = list(EDGE_ROLES) + (list(PLANTED_ROLES) if plant_errors else [])
     return [r for r in wanted if r not in placed]
 
 
