@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from transforms.ingest.lab import LabFileError, ingest_site_labs, names_path, read_lab_file
+from transforms.ingest.lab import LabFileError, ingest_site_labs, names_path, raw_path, read_lab_file
 from transforms.quality.findings import Findings
 
 S1_HEAD = "病历号,姓名,标本号,采样时间,检验项目,结果,单位,参考范围,异常标志,报告时间"
@@ -67,15 +67,17 @@ def test_site02_corrections_cancellations_and_pending(study, tmp_path):
     assert not findings.items
 
 
-def test_unknown_test_bad_time_and_short_record_are_findings(study, tmp_path):
+def test_unusable_rows_are_staged_raw_but_not_as_results(study, tmp_path):
     f = site2(tmp_path, "labs_2018-03-14.csv", [
         "M1,A2,03/14/2018 07:30,XYZ,Mystery,1,U/L,0,1,,F,03/14/2018 10:30",
         "M1,A2,14/03/2018 07:30,ALT,ALT,30,U/L,7,56,,F,03/14/2018 10:30",
         "M1,A2,03/14/2018 07:30,AST,AST,40"])
-    _, findings, df = ingest(study, "SITE02", [f], tmp_path)
-    assert df.empty
-    assert [(x.rule, x.record.split(",")[0]) for x in findings.items] == [
-        ("LIS-UNKNOWN-TEST", "line 2"), ("LIS-DATETIME", "line 3"), ("LIS-RECORD-SHAPE", "line 4")]
+    stats, findings, df = ingest(study, "SITE02", [f], tmp_path)
+    assert df.empty and stats["unusable"] == 2
+    raw = pd.read_parquet(raw_path(tmp_path / "lab_SITE02.parquet"))
+    assert raw["SRCLINE"].tolist() == [2, 3] and raw["COLLDTC"].isna().tolist() == [False, True]
+    # the short record cannot be staged at all: it is a finding of the reader
+    assert [(x.rule, x.record) for x in findings.items] == [("LIS-RECORD-SHAPE", "line 4")]
     assert all(x.source == f.name and "M1" not in str(x) for x in findings.items)
 
 
@@ -83,8 +85,8 @@ def test_unreadable_files_are_blocking(study, tmp_path):
     bad = tmp_path / "LIS_SITE01_20180107.csv"
     bad.write_bytes(b"\xff\xfe\x00garbage\x81")
     with pytest.raises(LabFileError, match="not readable as gb18030"):
-        read_lab_file(bad, "SITE01", study.sites["SITE01"].lab, set(), Findings())
+        read_lab_file(bad, "SITE01", study.sites["SITE01"].lab, Findings())
     wrong = site2(tmp_path, "labs_2018-03-15.csv", [])
     wrong.write_text("Patient,Accession\n", encoding="utf-8")
     with pytest.raises(LabFileError, match="header"):
-        read_lab_file(wrong, "SITE02", study.sites["SITE02"].lab, set(), Findings())
+        read_lab_file(wrong, "SITE02", study.sites["SITE02"].lab, Findings())

@@ -5,18 +5,25 @@ import pytest
 
 from transforms.config import read_csv_rows
 from transforms.odm.metadata import load_metadata
+from transforms.quality.suites import ct_extensions
 from transforms.sdtm.spec import load_spec
 from transforms.standards import ct
 from transforms.standards.metadata import variable_meta
 
-# Sponsor extensions of extensible codelists, reviewed: NCOMPLT has no term for transplantation.
-EXTENSIONS = {("NCOMPLT", "LIVER TRANSPLANTATION")}
 
 
 def test_codelist_maps_use_ct_terms(study):
+    extensions = ct_extensions(study)
     for r in read_csv_rows(study.study_file("codelists.csv")):
-        if r["CT_CODELIST"] and (r["CT_CODELIST"], r["VALUE"]) not in EXTENSIONS:
+        if r["CT_CODELIST"] and r["VALUE"] not in extensions.get(r["CT_CODELIST"], set()):
             assert ct.is_term(r["CT_CODELIST"], r["VALUE"]), r
+
+
+def test_ct_extensions_extend_only_extensible_codelists(study):
+    for name, values in ct_extensions(study).items():
+        cl = ct.codelist(name)
+        assert cl.extensible, name
+        assert not values & set(cl.terms), (name, "already a CDISC term: not an extension")
 
 
 def test_codelist_maps_cover_every_coded_value_of_the_ecrf(study):

@@ -71,5 +71,36 @@ def synth(
     console.print(f"Drop written to {out}")
 
 
+@app.command()
+def nightly(
+    exports: Path = typer.Option(..., exists=True, file_okay=False, help="Folder of the drop (edc/, lab/, randomization/)."),
+    out: Path = typer.Option(..., help="Output folder: releases/<id>/ and the `current` link."),
+    study: str = typer.Option("nct03668171", help="Study id (folder under studies/) or path to a study folder."),
+    full_rebuild: bool = typer.Option(False, help="Build and publish even if the files are those of the current release."),
+    verbose: bool = typer.Option(False, help="Show Airflow's task logs, not only warnings and errors."),
+) -> None:
+    """Run the study's nightly Airflow DAG in this process (dag.test(), SQLite metadata in .airflow/)."""
+    from transforms.orchestration.local import run_nightly
+
+    console.print(f"Running the nightly-load DAG of {study} in-process on {exports} ...")
+    result = run_nightly(exports, out, study, full_rebuild, log_level="INFO" if verbose else "WARNING")
+    table = Table(title=f"Nightly load: {result.state} in {result.seconds:.0f} s")
+    for col in ("task", "state", "seconds"):
+        table.add_column(col, justify="right" if col == "seconds" else "left")
+    for step in result.steps:
+        table.add_row(step.name, step.state, f"{step.seconds:.1f}")
+    console.print(table)
+    current = out / "current"
+    if result.state == "failed":
+        console.print(f"[bold red]Failed:[/] {', '.join(result.failed)} (the log above says why). "
+                      f"{current} is unchanged{f' ({result.release.name})' if result.release else ''}.")
+        raise typer.Exit(code=2)
+    if result.state == "skipped":
+        console.print("Nothing new: " + (f"the files are those of the current release {result.release.name}"
+                                          if result.release else "no files have landed") + "; nothing published.")
+    console.print(f"Release:  {result.release}")
+    console.print(f"Current:  {current}  ->  {result.release}")
+
+
 if __name__ == "__main__":
     app()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+
 import transforms
 from transforms.config import StudyConfig
 from transforms.ingest.edc import SnapshotError, ingest_snapshot
@@ -103,11 +104,9 @@ def step_ingest_edc(ws: Workspace, study: StudyConfig) -> dict:
         raise FileNotFoundError(f"no EDC snapshot matching {study.edc.snapshot_glob} in {landing.exports}")
     meta = load_metadata(study.metadata_path)
     try:
-        result = ingest_snapshot(landing.path_of(snap), meta, ws.staged / "edc_items.parquet",
-                                 frozenset(study.identifiers.items))
+        result = ingest_snapshot(landing.path_of(snap), meta, ws.staged / "edc_items.parquet")
     except (SnapshotError, UnsafeXMLError) as exc:
         raise _block(ws, snap, landing, str(exc)) from exc
-    result.findings.write(ws.findings / "edc.parquet")
     return {"snapshot": snap.path, "items": result.items, "subjects": result.subjects, "removed": result.removed}
 
 
@@ -140,6 +139,54 @@ def step_ingest_randomization(ws: Workspace, study: StudyConfig) -> dict:
         raise _block(ws, files[0], landing, str(exc)) from exc
     findings.write(ws.findings / "randomization.parquet")
     return {"blinded": False, "entries": n}
+
+
+def step_validate_raw_edc(ws: Workspace, study: StudyConfig) -> dict[str, int]:
+    """Raw layer (GX) on the staged EDC items: findings/raw_edc.parquet."""
+    from transforms.quality.validate import validate_raw_edc
+
+    findings = validate_raw_edc(pd.read_parquet(ws.staged / "edc_items.parquet"), study)
+    Findings(findings).write(ws.findings / "raw_edc.parquet")
+    return {"findings": len(findings)}
+
+
+def step_validate_raw_lab(ws: Workspace, study: StudyConfig, site: str) -> dict[str, int]:
+    """Raw layer (GX) on one site's LIS rows: findings/raw_lab_<site>.parquet."""
+    from transforms.ingest.lab import raw_path
+    from transforms.quality.validate import validate_raw_lab
+
+    findings = validate_raw_lab(pd.read_parquet(raw_path(ws.staged / f"lab_{site}.parquet")), study, site)
+    Findings(findings).write(ws.findings / f"raw_lab_{site}.parquet")
+    return {"findings": len(findings)}
+
+
+def step_validate_sdtm_dataset(ws: Workspace, study: StudyConfig, dataset: str) -> dict[str, int]:
+    """SDTM layer (GX) on one built dataset: findings/sdtm_gx_<dataset>.parquet."""
+    from transforms.quality.sdtm_data import SdtmData
+    from transforms.quality.validate import validate_sdtm_dataset
+
+    path = ws.sdtm / "sdtm" / f"{dataset.lower()}.parquet"
+    findings = validate_sdtm_dataset(path, ws.sdtm / "lineage" / path.name, study,
+                                     SdtmData(ws.sdtm, study.study_id).site_of) if path.exists() else []
+    Findings(findings).write(ws.findings / f"sdtm_gx_{dataset.lower()}.parquet")
+    return {"findings": len(findings)}
+
+
+def step_check_sdtm(ws: Workspace, study: StudyConfig) -> dict[str, int]:
+    """Cross-dataset SDTM checks and the clinical edit checks: findings/sdtm_checks.parquet."""
+    from transforms.quality.edit_checks import run_edit_checks
+    from transforms.quality.sdtm_checks import run_sdtm_checks
+    from transforms.quality.sdtm_data import SdtmData
+
+    data = SdtmData(ws.sdtm, study.study_id)
+    findings = [*run_sdtm_checks(data), *run_edit_checks(data, study)]
+    Findings(findings).write(ws.findings / "sdtm_checks.parquet")
+    return {"findings": len(findings)}
+
+
+def built_datasets(ws: Workspace) -> list[str]:
+    """Datasets built into the workspace (lower-case names)."""
+    return sorted(p.stem for p in (ws.sdtm / "sdtm").glob("*.parquet"))
 
 
 def data_cut(landing: Landing) -> str:
@@ -212,17 +259,28 @@ def input_fingerprint(landing: Landing) -> str:
 
 def step_publish(ws: Workspace, study: StudyConfig, counts: dict[str, int], steps: dict[str, dict],
                  now: datetime | None = None) -> Path:
-    """Assemble the release (datasets, lineage, findings, manifest) and switch OUT/current to it."""
+    """Assemble the release (datasets, lineage, reports, manifest) and switch OUT/current to it."""
+    from transforms.publish.release import current_release
+    from transforms.quality.edit_checks import load_edit_check_config
+    from transforms.quality.queries import build_queries, read_previous_queries, write_queries
+    from transforms.quality.report import write_quality_report
+    from transforms.quality.sdtm_data import SdtmData
+
     landing = Landing.read(ws.landing)
     now = now or datetime.now(UTC)
     fingerprint = input_fingerprint(landing)
     release_id = f"{now.strftime('%Y%m%dT%H%M%SZ')}-{fingerprint[:8]}"
+    previous = current_release(ws.out)
     tmp = new_release_dir(ws.out, release_id)
     shutil.copytree(ws.sdtm / "sdtm", tmp / "sdtm")
     shutil.copytree(ws.sdtm / "lineage", tmp / "lineage")
     findings = collect_findings(ws)
-    (tmp / "reports").mkdir()
-    findings.to_frame().to_csv(tmp / "reports" / "findings.csv", index=False, encoding="utf-8", lineterminator="\n")
+    reports = tmp / "reports"
+    reports.mkdir()
+    findings_df = findings.to_frame()
+    findings_df.to_csv(reports / "findings.csv", index=False, encoding="utf-8", lineterminator="\n")
+    queries = build_queries(findings, read_previous_queries(previous), data_cut(landing))
+    write_queries(queries, reports)
     snap = landing.newest_snapshot()
     by_sev = {s: sum(1 for f in findings.items if f.severity == s) for s in (BLOCKING, ERROR, WARNING)}
     manifest = {
@@ -233,14 +291,21 @@ def step_publish(ws: Workspace, study: StudyConfig, counts: dict[str, int], step
         "standard": "SDTMIG 3.4; CDISC CT 2025-03-25",
         "blinded": not landing.of("randomization"),
         "data_cut": data_cut(landing),
+        "previous_release": previous.name if previous else None,
         "input_fingerprint": fingerprint,
         "inputs": [{"path": f.path, "source": f.source, "site": f.site, "sha256": f.sha256, "bytes": f.bytes,
                     "used": f.source != "edc" or f == snap} for f in landing.files],
         "datasets": dict(sorted(counts.items())),
         "findings": {"blocking": by_sev[BLOCKING], "non_blocking": by_sev[ERROR] + by_sev[WARNING],
                      "by_severity": by_sev},
+        "queries": {s: int((queries["STATUS"] == s).sum()) for s in ("new", "open", "resolved")},
         "steps": steps,
     }
+    cfg = load_edit_check_config(study)
+    visits = [(v.visitnum, v.visit) for v in study.visits if v.visitnum is not None]
+    write_quality_report(reports / "quality.html", manifest=manifest, queries=queries, findings=findings_df,
+                         data=SdtmData(tmp, study.study_id), visits=visits,
+                         completeness_items=cfg.get("completeness", []), out=ws.out, core=None, gx_docs=None)
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return finish_release(ws.out, tmp, release_id)
 
@@ -254,7 +319,8 @@ def step_names(study: StudyConfig) -> list[str]:
     """Names of the steps run_pipeline reports, in order."""
     labs = [f"ingest labs {s}" for s, c in sorted(study.sites.items()) if c.lab]
     domains = sdtm_domains(load_spec(study))
-    return ["land", "ingest EDC", *labs, "ingest randomization", *[f"build {d}" for d in domains], "publish"]
+    return ["land", "ingest EDC", *labs, "ingest randomization", "validate raw",
+            *[f"build {d}" for d in domains], "validate SDTM", "publish"]
 
 
 @dataclass
@@ -284,7 +350,16 @@ def run_pipeline(exports: Path, out: Path, study: StudyConfig,
             steps[f"ingest_lab_{site}"] = step_ingest_lab(ws, study, site)
     progress("ingest randomization")
     steps["ingest_randomization"] = step_ingest_randomization(ws, study)
+    progress("validate raw")
+    steps["validate_raw_edc"] = step_validate_raw_edc(ws, study)
+    for site, cfg in sorted(study.sites.items()):
+        if cfg.lab:
+            steps[f"validate_raw_lab_{site}"] = step_validate_raw_lab(ws, study, site)
     counts = step_build_sdtm(ws, study, progress)
+    progress("validate SDTM")
+    for name in built_datasets(ws):
+        steps[f"validate_sdtm_{name}"] = step_validate_sdtm_dataset(ws, study, name)
+    steps["check_sdtm"] = step_check_sdtm(ws, study)
     progress("publish")
     findings = collect_findings(ws)
     release = step_publish(ws, study, counts, steps, now)

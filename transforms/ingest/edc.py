@@ -11,7 +11,6 @@ from lxml import etree
 from transforms.odm.metadata import NS, StudyMetadata
 from transforms.odm.safe_xml import UnsafeXMLError, iterparse_file
 from transforms.odm.values import value_problem
-from transforms.quality.findings import BLOCKING, ERROR, WARNING, Finding, Findings
 
 _T = {name: f"{{{NS}}}{name}" for name in (
     "ODM", "ClinicalData", "SubjectData", "SiteRef", "StudyEventData", "FormData", "ItemGroupData", "ItemData")}
@@ -36,23 +35,21 @@ class EdcIngestResult:
     items: int
     subjects: int
     removed: int
-    findings: Findings
 
 
-def _record(ctx: dict[str, str]) -> str:
-    return (f"SubjectKey={ctx['SUBJECTKEY']} {ctx['EVENTOID']}[{ctx['EVENTREPEAT']}]/"
-            f"{ctx['FORMOID']}[{ctx['FORMREPEAT']}]/{ctx['IGOID']}[{ctx['IGREPEAT']}]")
+def edc_record(row: dict) -> str:
+    """How a finding names an item's record: subject, event[repeat]/form[repeat]/group[repeat] (line)."""
+    text = (f"SubjectKey={row['SUBJECTKEY']} {row['EVENTOID']}[{row['EVENTREPEAT']}]/"
+            f"{row['FORMOID']}[{row['FORMREPEAT']}]/{row['IGOID']}[{row['IGREPEAT']}]")
+    return f"{text} (line {row['SRCLINE']})" if row.get("SRCLINE") is not None else text
 
 
-def ingest_snapshot(
-    path: Path, meta: StudyMetadata, out: Path, identifier_items: frozenset[str] = frozenset()
-) -> EdcIngestResult:
+def ingest_snapshot(path: Path, meta: StudyMetadata, out: Path) -> EdcIngestResult:
     """Parse one snapshot without building a DOM and write its items to `out` (Parquet).
 
     Items removed with TransactionType="Remove" (at any level) are left out. Values are checked
-    against the metadata; a bad value is kept with VALID=false and reported as a finding.
+    against the metadata; a bad value is kept with VALID=false (the raw suite reports it).
     """
-    findings = Findings()
     src = path.name
     tmp = out.with_suffix(".partial")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -70,14 +67,6 @@ def ingest_snapshot(
             writer.write_table(pa.table(columns, schema=ITEM_SCHEMA))
             for c in columns.values():
                 c.clear()
-
-    def finding(severity: str, rule: str, line: int | None, field: str, message: str, value: str = "") -> None:
-        findings.add(Finding(
-            severity=severity, rule=rule, source=src,
-            record=(_record(ctx) if "IGOID" in ctx else f"SubjectKey={ctx.get('SUBJECTKEY', '')}")
-            + (f" (line {line})" if line else ""),
-            field=field, message=message, value=value,
-            site=ctx.get("SITEID", ""), subjid=ctx.get("SUBJECTKEY", "")))
 
     tags = tuple(_T.values())
     try:
@@ -103,16 +92,10 @@ def ingest_snapshot(
                     ctx = {"SUBJECTKEY": el.get("SubjectKey", ""), "SITEID": ""}
                 elif tag == _T["StudyEventData"]:
                     ctx.update(EVENTOID=el.get("StudyEventOID", ""), EVENTREPEAT=el.get("StudyEventRepeatKey") or "1")
-                    if ctx["EVENTOID"] not in meta.events:
-                        finding(ERROR, "ODM-UNKNOWN-OID", el.sourceline, "StudyEventOID", "unknown study event", ctx["EVENTOID"])
                 elif tag == _T["FormData"]:
                     ctx.update(FORMOID=el.get("FormOID", ""), FORMREPEAT=el.get("FormRepeatKey") or "1")
-                    if ctx["FORMOID"] not in meta.forms:
-                        finding(ERROR, "ODM-UNKNOWN-OID", el.sourceline, "FormOID", "unknown form", ctx["FORMOID"])
                 elif tag == _T["ItemGroupData"]:
                     ctx.update(IGOID=el.get("ItemGroupOID", ""), IGREPEAT=el.get("ItemGroupRepeatKey") or "1")
-                    if ctx["IGOID"] not in meta.item_groups:
-                        finding(ERROR, "ODM-UNKNOWN-OID", el.sourceline, "ItemGroupOID", "unknown item group", ctx["IGOID"])
                 continue
             # end events
             if tag == _T["SiteRef"] and "SUBJECTKEY" in ctx:
@@ -121,16 +104,13 @@ def ingest_snapshot(
                 if removed_depth is not None:
                     n_removed += 1
                 else:
-                    _take_item(el, ctx, meta, src, columns, finding, identifier_items)
+                    _take_item(el, ctx, meta, src, columns)
                     n_items += 1
                     if len(columns["ITEMOID"]) >= BATCH_ROWS:
                         flush()
             elif tag == _T["SubjectData"]:
                 if removed_depth is None:
                     subjects.add(ctx["SUBJECTKEY"])
-                    if ctx.get("SITEID", "") not in meta.locations:
-                        finding(ERROR, "ODM-UNKNOWN-SITE", el.sourceline, "SiteRef",
-                                "subject has no known site (AdminData/Location)", ctx.get("SITEID", ""))
                 ctx = {}
             if removed_depth is not None and removed_depth == depth:
                 removed_depth = None
@@ -154,29 +134,23 @@ def ingest_snapshot(
         tmp.unlink(missing_ok=True)
         raise
     tmp.replace(out)
-    return EdcIngestResult(items=n_items, subjects=len(subjects), removed=n_removed, findings=findings)
+    return EdcIngestResult(items=n_items, subjects=len(subjects), removed=n_removed)
 
 
-def _take_item(el, ctx, meta, src, columns, finding, identifier_items) -> None:
+def _take_item(el, ctx, meta, src, columns) -> None:
     oid = el.get("ItemOID", "")
     value = el.get("Value")
     if value is None:
         value = el.text or ""
     valid = True
     item = meta.items.get(oid)
+    # A value that does not fit the eCRF is kept but not mapped; the raw suite (quality) reports it.
     if item is None:
-        finding(ERROR, "ODM-UNKNOWN-OID", el.sourceline, oid, "unknown item (not in metadata.xml)")
         valid = False
     elif ctx.get("IGOID") in meta.item_groups and oid not in meta.item_groups[ctx["IGOID"]].item_oids:
-        finding(ERROR, "ODM-ITEM-NOT-IN-GROUP", el.sourceline, oid, f"item is not part of item group {ctx['IGOID']}")
         valid = False
     else:
-        problem = value_problem(item, meta.codelist_of(oid), value)
-        if problem:
-            shown = "" if oid in identifier_items or (item.datatype == "text" and item.codelist_oid is None) else value
-            finding(ERROR, f"ODM-{item.datatype.upper()}" if "codelist" not in problem else "ODM-CODELIST",
-                    el.sourceline, oid, f"value {problem}", shown)
-            valid = False
+        valid = value_problem(item, meta.codelist_of(oid), value) is None
     for key in ("SUBJECTKEY", "SITEID", "EVENTOID", "EVENTREPEAT", "FORMOID", "FORMREPEAT", "IGOID", "IGREPEAT"):
         columns[key].append(ctx.get(key, ""))
     columns["ITEMOID"].append(oid)
@@ -186,4 +160,4 @@ def _take_item(el, ctx, meta, src, columns, finding, identifier_items) -> None:
     columns["SRCLINE"].append(el.sourceline)
 
 
-__all__ = ["ingest_snapshot", "SnapshotError", "EdcIngestResult", "ITEM_COLUMNS", "BLOCKING", "WARNING"]
+

@@ -15,6 +15,8 @@ CANONICAL = ["MRN", "SPECID", "COLLDTM", "TEST", "TESTNAME", "RESULT", "UNIT", "
              "RANGE_HIGH", "FLAG", "STATUS", "REPORTDTM"]
 STAGED = ["SITEID", "MRN", "SPECID", "COLLDTC", "REPORTDTC", "TEST", "RESULT", "UNIT", "RANGE_LOW",
           "RANGE_HIGH", "FLAG", "STATUS", "SRCFILE", "SRCLINE"]
+# Every well-formed row as printed (times unparsed too): what the raw GX suite validates.
+RAW = ["SITEID", "MRN", "SPECID", "COLLDTM", "REPORTDTM", *STAGED[3:]]
 
 
 class LabFileError(ValueError):
@@ -28,9 +30,9 @@ def _iso(value: str, fmt: str) -> str | None:
         return None
 
 
-def read_lab_file(path: Path, site: str, cfg: LabSourceConfig, known_tests: set[str],
-                  findings: Findings, names: set[tuple[str, str]] | None = None) -> pd.DataFrame:
-    """Parse one LIS file; unreadable files raise LabFileError, bad records become findings."""
+def read_lab_file(path: Path, site: str, cfg: LabSourceConfig, findings: Findings,
+                  names: set[tuple[str, str]] | None = None) -> pd.DataFrame:
+    """Parse one LIS file into raw rows; an unreadable file raises LabFileError, a malformed record is a finding."""
     names = set() if names is None else names
     raw = path.read_bytes()
     try:
@@ -62,32 +64,20 @@ def read_lab_file(path: Path, site: str, cfg: LabSourceConfig, known_tests: set[
         if name:
             names.add((row.get("MRN", ""), name))
         spec = row.get("SPECID", "")
-        record = f"line {line_no}, specimen {spec}"
-        coll = _iso(row.get("COLLDTM", ""), cfg.datetime_format)
-        rep = _iso(row.get("REPORTDTM", ""), cfg.datetime_format)
-        if coll is None:
-            findings.add(Finding(ERROR, "LIS-DATETIME", path.name, record, "collection time",
-                                 f"collection time is not {cfg.datetime_format}", value=row.get("COLLDTM", ""), site=site))
-            continue
-        if rep is None:
-            findings.add(Finding(ERROR, "LIS-DATETIME", path.name, record, "report time",
-                                 f"report time is not {cfg.datetime_format}", value=row.get("REPORTDTM", ""), site=site))
-            continue
-        if row.get("TEST", "") not in known_tests:
-            findings.add(Finding(ERROR, "LIS-UNKNOWN-TEST", path.name, record, "test",
-                                 "test is not in the site's lab map", value=row.get("TEST", ""), site=site))
-            continue
         if "RANGE" in row:
             lo, _, hi = row["RANGE"].partition("-")
             row["RANGE_LOW"], row["RANGE_HIGH"] = (lo, hi) if hi else ("", row["RANGE"])
         rows.append({
-            "SITEID": site, "MRN": row.get("MRN", ""), "SPECID": spec, "COLLDTC": coll, "REPORTDTC": rep,
-            "TEST": row["TEST"], "RESULT": row.get("RESULT", ""), "UNIT": row.get("UNIT", ""),
+            "SITEID": site, "MRN": row.get("MRN", ""), "SPECID": spec,
+            "COLLDTM": row.get("COLLDTM", ""), "REPORTDTM": row.get("REPORTDTM", ""),
+            "COLLDTC": _iso(row.get("COLLDTM", ""), cfg.datetime_format),
+            "REPORTDTC": _iso(row.get("REPORTDTM", ""), cfg.datetime_format),
+            "TEST": row.get("TEST", ""), "RESULT": row.get("RESULT", ""), "UNIT": row.get("UNIT", ""),
             "RANGE_LOW": row.get("RANGE_LOW", ""), "RANGE_HIGH": row.get("RANGE_HIGH", ""),
             "FLAG": row.get("FLAG", ""), "STATUS": row.get("STATUS", ""), "SRCFILE": path.name, "SRCLINE": line_no,
         })
-    df = pd.DataFrame(rows, columns=STAGED)
-    return df.astype({c: "string" for c in STAGED if c != "SRCLINE"} | {"SRCLINE": "int64"})
+    df = pd.DataFrame(rows, columns=RAW)
+    return df.astype({c: "string" for c in RAW if c != "SRCLINE"} | {"SRCLINE": "int64"})
 
 
 def resolve_lab_versions(df: pd.DataFrame, cfg: LabSourceConfig) -> tuple[pd.DataFrame, dict[str, int]]:
@@ -117,11 +107,18 @@ def ingest_site_labs(files: list[Path], site: str, cfg: LabSourceConfig, known_t
     """Read all of a site's LIS files in name order and write the current results to `out`."""
     findings = Findings()
     names: set[tuple[str, str]] = set()
-    frames = [read_lab_file(p, site, cfg, known_tests, findings, names) for p in sorted(files, key=lambda p: p.name)]
-    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=STAGED)
-    df = df.astype({c: "string" for c in STAGED if c != "SRCLINE"} | {"SRCLINE": "int64"})
-    current, stats = resolve_lab_versions(df, cfg)
+    frames = [read_lab_file(p, site, cfg, findings, names) for p in sorted(files, key=lambda p: p.name)]
+    raw = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RAW)
+    raw = raw.astype({c: "string" for c in RAW if c != "SRCLINE"} | {"SRCLINE": "int64"})
     out.parent.mkdir(parents=True, exist_ok=True)
+    raw.to_parquet(raw_path(out), index=False)
+    # Rows without a usable time or with an unmapped test cannot become results; the raw suite
+    # (quality) reports them to the site.
+    usable = raw["COLLDTC"].notna() & raw["REPORTDTC"].notna() & raw["TEST"].isin(known_tests)
+    df = raw.loc[usable, STAGED].reset_index(drop=True)
+    stats_unusable = int((~usable).sum())
+    current, stats = resolve_lab_versions(df, cfg)
+    stats["unusable"] = stats_unusable
     tmp = out.with_suffix(".partial")
     current.to_parquet(tmp, index=False)
     tmp.replace(out)
@@ -133,3 +130,8 @@ def ingest_site_labs(files: list[Path], site: str, cfg: LabSourceConfig, known_t
 def names_path(staged_labs: Path) -> Path:
     """Where a site's MRN -> patient name pairs are staged (for scrubbing free text only)."""
     return staged_labs.with_name(staged_labs.stem + "_names.parquet")
+
+
+def raw_path(staged_labs: Path) -> Path:
+    """Where a site's raw LIS rows (as printed, names dropped) are staged for validation."""
+    return staged_labs.with_name(staged_labs.stem + "_raw.parquet")

@@ -8,7 +8,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from transforms.standards.metadata import SDTMIG_VERSION, dataset_meta, pyarrow_type, variable_meta
+from transforms.standards.metadata import SDTMIG_VERSION, dataset_meta, domain_variables, pyarrow_type
 
 WRITE_OPTIONS = {"compression": "zstd", "compression_level": 3, "use_dictionary": True, "write_statistics": True,
                  "data_page_version": "2.0", "version": "2.6"}
@@ -16,7 +16,7 @@ WRITE_OPTIONS = {"compression": "zstd", "compression_level": 3, "use_dictionary"
 
 def sdtm_table(df: pd.DataFrame, domain: str) -> pa.Table:
     """An Arrow table of an SDTM dataset: SDTMIG types, labels and SDTM types in the field metadata."""
-    meta = {v.name: v for v in variable_meta(domain)}
+    meta = {v.name: v for v in domain_variables(domain)}
     fields = []
     for col in df.columns:
         v = meta[col]

@@ -1,6 +1,8 @@
 """Findings: one row per problem seen in the input, naming file, record and field."""
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -10,7 +12,9 @@ BLOCKING = "blocking"
 ERROR = "error"
 WARNING = "warning"
 
-COLUMNS = ["SEVERITY", "RULE", "SITE", "SUBJID", "SOURCE", "RECORD", "FIELD", "VALUE", "MESSAGE"]
+COLUMNS = ["SEVERITY", "RULE", "SITE", "SUBJID", "VISIT", "DOMAIN", "SOURCE", "RECORD", "KEY", "FIELD", "VALUE",
+           "MESSAGE"]
+_LINE = re.compile(r"\s*\(line \d+\)|line \d+,\s*")
 
 
 @dataclass(frozen=True)
@@ -26,11 +30,29 @@ class Finding:
     value: str = ""
     site: str = ""
     subjid: str = ""
+    visit: str = ""
+    domain: str = ""
+    key: str = ""
 
     def as_row(self) -> dict[str, str]:
-        """The finding as a row of the findings table."""
+        """The finding as a row of the findings table (KEY filled from the record when not given)."""
         d = asdict(self)
+        d["key"] = self.stable_key
         return {c: d[c.lower()] for c in COLUMNS}
+
+    @property
+    def stable_key(self) -> str:
+        """What identifies the finding's record across nights: no snapshot name, no line number."""
+        if self.key:
+            return self.key
+        record = _LINE.sub("", self.record).strip(", ")
+        return record if self.source.endswith(".xml") else f"{self.source} {record}".strip()
+
+    @property
+    def query_id(self) -> str:
+        """Stable id of the query this finding raises: the same problem keeps its id night after night."""
+        basis = "|".join((self.rule, self.site, self.subjid, self.stable_key, self.field))
+        return "Q" + hashlib.sha256(basis.encode()).hexdigest()[:10].upper()
 
     def __str__(self) -> str:
         where = f"{self.source}" + (f", {self.record}" if self.record else "") + (
@@ -73,4 +95,4 @@ class Findings:
         if not path.exists():
             return cls()
         df = pd.read_parquet(path).fillna("")
-        return cls([Finding(**{c.lower(): str(r[c]) for c in COLUMNS}) for _, r in df.iterrows()])
+        return cls([Finding(**{c.lower(): str(r[c]) for c in COLUMNS if c in df}) for _, r in df.iterrows()])

@@ -20,7 +20,7 @@ from transforms.sdtm.edc_records import INTERNAL, RecordMapper, subject_items
 from transforms.sdtm.lb import lab_records
 from transforms.sdtm.spec import MappingSpec, SpecError, load_spec
 from transforms.sdtm.visits import edc_visit_dates, number_visits, visit_of_date, visit_of_event
-from transforms.standards.metadata import dataset_meta, pyarrow_type, variable_meta
+from transforms.standards.metadata import dataset_meta, domain_variables, pyarrow_type
 
 TRIAL_DESIGN = ["TA", "TE", "TV", "TI", "TS"]
 
@@ -170,7 +170,7 @@ def _standard_findings_result(domain: str, raw: pd.DataFrame) -> None:
 def finalize(ctx: BuildContext, domain: str, raw: pd.DataFrame) -> BuiltDomain:
     """Derive the study-wide variables, then shape to SDTMIG order and types."""
     study = ctx.study
-    variables = variable_meta(domain)
+    variables = domain_variables(domain)
     names = [v.name for v in variables]
     derived = ctx.spec.derived(domain)
     df = raw.reset_index(drop=True).copy()
@@ -191,7 +191,8 @@ def finalize(ctx: BuildContext, domain: str, raw: pd.DataFrame) -> BuiltDomain:
         for i in df.index:
             key = (df.at[i, "_SUBJECTKEY"], df.at[i, "_EVENTOID"], df.at[i, "_EVENTREPEAT"])
             hit = by_event.get(key)
-            if hit is None and dtc_col and isinstance(df.at[i, dtc_col], str):
+            # Only records that come from no eCRF visit (laboratory samples) are placed by date.
+            if hit is None and not df.at[i, "_EVENTOID"] and dtc_col and isinstance(df.at[i, dtc_col], str):
                 hit = by_date.get((df.at[i, "_SUBJECTKEY"], df.at[i, dtc_col][:10]))
             found.append(hit or (None, None))
         df["VISITNUM"] = pd.Series([f[0] for f in found], dtype="Float64")
@@ -227,10 +228,14 @@ def finalize(ctx: BuildContext, domain: str, raw: pd.DataFrame) -> BuiltDomain:
     sort_keys = ["USUBJID", seq] if seq in out and "USUBJID" in out else [c for c in dataset_meta(domain).keys if c in out]
     order = out.sort_values(sort_keys, kind="stable").index if sort_keys else out.index
     out, df = out.loc[order].reset_index(drop=True), df.loc[order].reset_index(drop=True)
+    # The record's key in lineage: --SEQ, or the natural key for datasets without one (SV).
+    record_key = [seq] if seq in out else [k for k in dataset_meta(domain).keys if k in out
+                                           and k not in ("STUDYID", "USUBJID")]
     lineage = pd.DataFrame({"STUDYID": out["STUDYID"]} | ({"USUBJID": out["USUBJID"]} if "USUBJID" in out else {})
-                           | ({seq: out[seq]} if seq in out else {})
+                           | {k: out[k] for k in record_key}
                            | {"SRCFILE": df.get("_SRCFILE", ""), "SRCRECORD": df.get("_SRCREC", "")})
-    return BuiltDomain(domain, out, _supp(ctx, domain, df, out), lineage.astype("string"))
+    lineage = lineage.astype({c: "string" for c in lineage.columns if c not in record_key})
+    return BuiltDomain(domain, out, _supp(ctx, domain, df, out), lineage)
 
 
 def _typed(col: pd.Series, arrow_type) -> pd.Series:

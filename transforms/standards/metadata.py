@@ -23,6 +23,7 @@ __all__ = [
     "INTEGER_NUM_PATTERN",
     "arrow_schema",
     "dataset_meta",
+    "domain_variables",
     "domains",
     "pyarrow_type",
     "variable_meta",
@@ -150,6 +151,37 @@ def dataset_meta(domain: str) -> DatasetMeta:
 def variable_meta(domain: str) -> list[VariableMeta]:
     """Return the domain's variables in SDTMIG order (SUPPxx returns SUPPQUAL's variables)."""
     return list(_variables()[_resolve(domain)])
+
+
+# SDTM v2.0 general-observation-class timing variables that any Events, Interventions or
+# Findings domain may carry although its SDTMIG table does not list them (e.g. VISITNUM in EX).
+_GENERAL_TIMING = (
+    ("VISITNUM", "Visit Number", "Num"),
+    ("VISIT", "Visit Name", "Char"),
+)
+_GENERAL_CLASSES = {"EVENTS", "INTERVENTIONS", "FINDINGS", "FINDINGS ABOUT"}
+
+
+def domain_variables(domain: str) -> list[VariableMeta]:
+    """The domain's SDTMIG variables plus the general timing variables its table leaves out."""
+    variables = variable_meta(domain)
+    names = {v.name for v in variables}
+    if dataset_meta(domain).class_ not in _GENERAL_CLASSES:
+        return variables
+    missing = [t for t in _GENERAL_TIMING if t[0] not in names]
+    if not missing:
+        return variables
+    anchor = next((v.order for v in variables if v.name in ("VISITDY", "TAETORD", "EPOCH", f"{domain}DTC",
+                                                             f"{domain}STDTC")), max(v.order for v in variables) + 1)
+    shifted = [v if v.order < anchor else _reorder(v, v.order + len(missing)) for v in variables]
+    added = [VariableMeta(name=n, label=lab, type=t, core="Perm", codelist=None, order=anchor + i, role="Timing")
+             for i, (n, lab, t) in enumerate(missing)]
+    return sorted(shifted + added, key=lambda v: v.order)
+
+
+def _reorder(v: VariableMeta, order: int) -> VariableMeta:
+    from dataclasses import replace
+    return replace(v, order=order)
 
 
 def pyarrow_type(var: VariableMeta) -> pa.DataType:

@@ -1,7 +1,7 @@
 """Turn a simulated subject into eCRF item groups, each with the date it was entered in the EDC.
 
-Every OID and coded value is checked against metadata.xml as it is added; only planted errors
-may break the metadata, and each one is recorded.
+Every OID and value is checked against the study's eCRF metadata (the project's ODM loader and
+value checks) as it is added; only planted errors may break the metadata, and each one is recorded.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from .course import Course, death_cause_text, study_day
-from .metadata import StudyMetadata
+from .metadata import Ecrf
 from .population import Subject, subject_rng
 
 REMOVED = None  # an item version whose value was deleted (TransactionType="Remove")
@@ -67,12 +67,11 @@ def dtc(dt) -> str:
 class SubjectCrf:
     """Collects the item groups of one subject, validated against the metadata."""
 
-    def __init__(self, md: StudyMetadata, s: Subject, seed: int, cut: date) -> None:
+    def __init__(self, md: Ecrf, s: Subject, seed: int, cut: date) -> None:
         self.md, self.s, self.cut = md, s, cut
         self.rng = subject_rng(seed, s.key, "crf")
         self.groups: list[GroupRecord] = []
         self.plants: list[OdmPlant] = []
-        self._event_idx = {e: i for i, e in enumerate(md.events)}
 
     def entry_date(self, when: date) -> date:
         """Sites enter a form the same day or within two weeks; a few catch up just before the cut."""
@@ -86,22 +85,23 @@ class SubjectCrf:
             event_repeat: int | None = None, group_repeat: int | None = None) -> GroupRecord:
         """Add an ItemGroupData; items are ordered and validated by the metadata."""
         md = self.md
-        if form not in md.event_forms[event] or group not in md.form_groups[form]:
+        forms, groups = md.form_index[event], md.group_index[form]
+        if form not in forms or group not in groups:
             raise ValueError(f"{group} is not on {form} in {event}")
+        unknown = values.keys() - md.item_index[group].keys()
+        if unknown:
+            raise ValueError(f"items {sorted(unknown)} are not in {group}")
         entered = self.entry_date(when)
         items = []
         for oid in md.group_items[group]:
             value = values.get(oid)
             if value is None:
                 continue
-            if not md.is_valid(oid, value):
-                raise ValueError(f"{self.s.key}: {oid}={value!r} does not conform to metadata.xml")
+            problem = md.value_problem(oid, value)
+            if problem is not None:
+                raise ValueError(f"{self.s.key}: {oid}={value!r} {problem} (eCRF metadata)")
             items.append(ItemRecord(oid, [(entered, value)]))
-        unknown = set(values) - set(md.group_items[group])
-        if unknown:
-            raise ValueError(f"items {sorted(unknown)} are not in {group}")
-        key = (self._event_idx[event], event_repeat or 0, md.event_forms[event].index(form),
-               md.form_groups[form].index(group), group_repeat or 0)
+        key = (md.event_index[event], event_repeat or 0, forms[form], groups[group], group_repeat or 0)
         rec = GroupRecord(key, event, event_repeat, form, group, group_repeat, entered, items)
         self.groups.append(rec)
         return rec
@@ -112,7 +112,7 @@ class SubjectCrf:
         if item is None:
             item = ItemRecord(oid, [(rec.entered, value)])
             rec.items.append(item)
-            rec.items.sort(key=lambda i: self.md.group_items[rec.group].index(i.oid))
+            rec.items.sort(key=lambda i: self.md.item_index[rec.group][i.oid])
             intended = None
         else:
             intended = item.versions[-1][1]
@@ -125,7 +125,7 @@ class SubjectCrf:
         item.versions.append((max(on, rec.entered), value))
 
 
-def build(md: StudyMetadata, s: Subject, course: Course, seed: int, cut: date) -> SubjectCrf:
+def build(md: Ecrf, s: Subject, course: Course, seed: int, cut: date) -> SubjectCrf:
     """All item groups of a subject, in any order (the writer sorts them)."""
     crf = SubjectCrf(md, s, seed, cut)
     _screening(crf, s, course)
@@ -164,13 +164,13 @@ def _screening(crf: SubjectCrf, s: Subject, course: Course) -> None:
         rec = crf.add("SE.SCR", "F.LIVHX", "IG.MH", {"I.MHTERM": term, "I.MHSTDAT": start, "I.MHONGO": ongoing},
                       day, group_repeat=k)
         if k == 1 and "err_free_name_mh" in s.roles:
-            crf.plant("identifier_in_free_text", rec, "I.MHTERM", f"{term}（患者{s.person.name}自述）",
-                      "medical history term contains the patient's name", identifier="patient name")
+            _plant_identifier(crf, rec, "I.MHTERM", term, "medical history term",
+                              zh=("（患者", "自述）"), en=(" (reported by ", ")"))
     vs, _ = _vs_clin(crf, "SE.SCR", course.visits[0])
     if "err_fixed_later" in s.roles and vs is not None:
         weight = next(i for i in vs.items if i.oid == "I.WEIGHT")
         right = weight.versions[0][1]
-        wrong = right.replace(".", "")  # decimal point lost on entry
+        wrong = right.replace(".", "") if "." in right else right + "0"  # decimal point lost on entry
         crf.plant("fixed_in_later_snapshot", vs, "I.WEIGHT", wrong,
                   f"weight {wrong} kg entered, corrected to {right} on the last night")
         crf.change_later(vs, "I.WEIGHT", right, crf.cut)
@@ -247,8 +247,8 @@ def _logs(crf: SubjectCrf, s: Subject, course: Course) -> None:
         rec = crf.add("SE.LOG", "F.CM", "IG.CM", values, s.screen_date if cm.baseline else cm.end or course.eos_date,
                       group_repeat=k)
         if cm.baseline and "err_free_name" in s.roles:
-            crf.plant("identifier_in_free_text", rec, "I.CMTRT", f"{cm.term}（{s.person.name}自备）",
-                      "medication name contains the patient's name", identifier="patient name")
+            _plant_identifier(crf, rec, "I.CMTRT", cm.term, "medication name", zh=("（", "自备）"),
+                              en=(" (per ", ")"))
         if not cm.baseline and first_supportive and cm.end and "item_removed" in s.roles:
             # The end date turned out wrong: deleted on the last night, the medication is ongoing.
             crf.change_later(rec, "I.CMENDAT", REMOVED, crf.cut)
@@ -257,6 +257,21 @@ def _logs(crf: SubjectCrf, s: Subject, course: Course) -> None:
                                        "CMENDAT deleted after entry (TransactionType=Remove)"))
         first_supportive = first_supportive and cm.baseline
     _end_forms(crf, s, course)
+
+
+def _plant_identifier(crf: SubjectCrf, rec: GroupRecord, oid: str, text: str, what: str,
+                      zh: tuple[str, str], en: tuple[str, str]) -> None:
+    """Plant an identifier the pipeline can know in free text: the patient's name at site 01 (its LIS
+    files carry names), the eCRF initials as a separate word at site 02 (whose files carry no names)."""
+    s = crf.s
+    if s.site == "SITE01":
+        planted, ident, shown = f"{text}{zh[0]}{s.person.name}{zh[1]}", "patient name", "name"
+    elif text.isascii():
+        planted, ident, shown = f"{text}{en[0]}{s.person.initials}{en[1]}", "initials", "initials"
+    else:
+        planted, ident, shown = f"{text}{zh[0]} {s.person.initials} {zh[1]}", "initials", "initials"
+    crf.plant("identifier_in_free_text", rec, oid, planted, f"{what} contains the patient's {shown}",
+              identifier=ident)
 
 
 def _plant_ae(crf: SubjectCrf, s: Subject, index: int, rec: GroupRecord, ae) -> None:

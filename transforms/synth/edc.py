@@ -13,7 +13,7 @@ from pathlib import Path
 from types import TracebackType
 
 from .crf import REMOVED, GroupRecord
-from .metadata import ODM_NS, StudyMetadata
+from .metadata import ODM_NS, Ecrf
 
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\n": "&#10;", "\r": "&#13;",
                           "\t": "&#9;"})
@@ -108,7 +108,7 @@ def subject_xml(key: str, site: str, groups: list[GroupRecord], night: date) -> 
 class SnapshotWriter:
     """Writes all snapshot files in one pass over the subjects."""
 
-    def __init__(self, out_dir: Path, snapshots: list[Snapshot], md: StudyMetadata) -> None:
+    def __init__(self, out_dir: Path, snapshots: list[Snapshot], md: Ecrf) -> None:
         self.snapshots = snapshots
         edc = out_dir / "edc"
         edc.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ from . import population as pop
 from . import randomization, roles
 from .edc import SnapshotWriter, plan_snapshots
 from .lis import LabWriter
-from .metadata import load_metadata
+from .metadata import load_ecrf
 from .truth import EDGE_PLANT_KINDS, edge_cases, odm_plant_record, subject_truth
 
 TRUTH_FILE = "synth_truth.json"
@@ -44,7 +44,7 @@ def synthesize(out_dir: Path, subjects: int = 200, seed: int = 20171210, snapsho
         raise ValueError("subjects and snapshots must be at least 1")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    md = load_metadata()
+    md = load_ecrf()
     rng = random.Random(seed)
 
     population = pop.enrol(rng, subjects, seed, md.sites)

@@ -1,0 +1,179 @@
+"""Run the CDISC open rules engine (CORE) on a folder of XPT files, offline; writes the raw results as JSON.
+
+Runs in `.venv-core` (the engine needs Python 3.12), so it imports nothing from `transforms`;
+transforms/quality/core.py starts it, reads its JSON and applies the reviewed exceptions.
+
+    .venv-core/bin/python tools/core_runner.py --xpt-dir REL/sdtm --out raw.json [--jobs 2] [--rule CORE-000351]
+
+Offline mode, as /work/shared/cdisc-core/README.md describes: the rules come from the engine's own
+cache files (committed xz-compressed in transforms/quality/core_cache/), there is no CT package and
+no variable-level library metadata. The library metadata holds one thing: which SDTMIG class each
+dataset belongs to (``--dataset-classes``, a JSON object {"DM": "SPECIAL PURPOSE", ...}). Without
+it the engine can only guess the class of general-observation datasets from their topic variable,
+so every rule limited to a class skips DM, SV and the trial design datasets (114 of the 430 rules
+never ran on DM, SV, TA, TE, TV, TI or TS). Variable lists are left out on purpose: rules about
+required, expected or ordered variables would then compare the datasets with the project's own
+transcription of the SDTMIG, which is no independent check. Two deliberate changes to the engine's
+behaviour: XPT files are read with
+pyreadstat instead of pandas.read_sas, because pandas counts every 8-byte run of blanks in the last
+80-byte card as padding and silently drops the last record(s) when a record ends there in blank
+text (a 2-row file with an empty Char and a 10-byte blank value reads as 1 row); the engine's own
+metadata reader already uses pyreadstat.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import json
+import lzma
+import os
+import pickle
+import sys
+import tempfile
+import time
+import warnings
+from multiprocessing import Pool
+from pathlib import Path
+from typing import Any
+
+CACHE_DIR = Path(__file__).resolve().parent.parent / "transforms" / "quality" / "core_cache"
+# SHA-256 of the decompressed cache files (cdisc-rules-engine resources/cache at commit af87535).
+CACHE_SHA256 = {
+    "rules.pkl": "cc157a9ed2205f1e0984fe318e1540098a4740dc1f3d7fdc1669b95d094be0d2",
+    "rules_dictionary.pkl": "2a71ec3fbf68f0eacdb3c0a7af3fe9afc388d3ff8ee2e988e3b70ce716bf58f7",
+}
+ENCODING = "utf-8"
+
+_engine: Any = None
+
+
+def load_cache(name: str, cache_dir: Path = CACHE_DIR) -> Any:
+    """Unpickle one of the committed cache files after checking it is the reviewed one."""
+    raw = lzma.decompress((cache_dir / f"{name}.xz").read_bytes())
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != CACHE_SHA256[name]:
+        raise SystemExit(f"{name}.xz: SHA-256 {digest} is not the reviewed {CACHE_SHA256[name]}")
+    return pickle.loads(raw)  # noqa: S301 - checksummed file from the repository
+
+
+def _patch_xpt_reader() -> None:
+    """Read XPT through pyreadstat (see the module docstring: pandas drops trailing records)."""
+    import pyreadstat
+    from cdisc_rules_engine.services.data_readers.xpt_reader import XPTReader
+
+    original = XPTReader._read_sas
+
+    def _read_sas(self: Any, source: Any, **kwargs: Any) -> Any:
+        if kwargs.get("chunksize"):
+            return original(self, source, **kwargs)
+        if isinstance(source, (str, os.PathLike)):
+            df, _ = pyreadstat.read_xport(os.fspath(source), encoding=self.encoding or ENCODING)
+            return df
+        with tempfile.NamedTemporaryFile(suffix=".xpt") as tmp:
+            tmp.write(source.read())
+            tmp.flush()
+            df, _ = pyreadstat.read_xport(tmp.name, encoding=self.encoding or ENCODING)
+        return df
+
+    XPTReader._read_sas = _read_sas
+
+
+def library_metadata(dataset_classes: dict[str, str]) -> Any:
+    """Library metadata that knows only the class of each dataset (names as in the Library's IG JSON)."""
+    from cdisc_rules_engine.models.library_metadata_container import LibraryMetadataContainer
+
+    by_class: dict[str, list[dict[str, str]]] = {}
+    for name, cls in sorted(dataset_classes.items()):
+        by_class.setdefault(cls, []).append({"name": name})
+    classes = [{"name": cls, "datasets": ds} for cls, ds in sorted(by_class.items())]
+    return LibraryMetadataContainer(standard_metadata={"classes": classes} if classes else {})
+
+
+def _init_worker(paths: list[str], standard: str, version: str, dataset_classes: dict[str, str]) -> None:
+    global _engine
+    warnings.simplefilter("ignore")
+    from cdisc_rules_engine.rules_engine import RulesEngine
+    from cdisc_rules_engine.services import logger
+    from cdisc_rules_engine.services.cache import InMemoryCacheService
+
+    logger.disabled = True
+    _patch_xpt_reader()
+    _engine = RulesEngine(
+        cache=InMemoryCacheService(), standard=standard, standard_version=version,
+        library_metadata=library_metadata(dataset_classes), dataset_paths=paths,
+        max_dataset_size=max(os.path.getsize(p) for p in paths), ct_packages=[], validate_xml=False,
+        encoding=ENCODING,
+    )
+
+
+def _run_rule(rule: dict) -> dict:
+    start = time.perf_counter()
+    try:
+        results = _engine.validate_single_rule(copy.deepcopy(rule))
+        per_dataset = [r for rs in results.values() for r in rs]
+        crash = ""
+    except Exception as exc:  # noqa: BLE001 - one broken rule must not stop the other 429
+        per_dataset, crash = [], f"{type(exc).__name__}: {exc}"
+    return {
+        "core_id": rule["core_id"],
+        "description": rule.get("description", ""),
+        "message": next((a.get("params", {}).get("message", "") for a in rule.get("actions") or []), ""),
+        "seconds": round(time.perf_counter() - start, 3),
+        "crash": crash,
+        "results": json.loads(json.dumps(per_dataset, default=str)),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every rule of the standard (or the ones named) and write the raw results."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--xpt-dir", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--standard", default="sdtmig")
+    ap.add_argument("--version", default="3-4")
+    ap.add_argument("--cache-dir", type=Path, default=CACHE_DIR)
+    ap.add_argument("--jobs", type=int, default=max(1, min(4, os.cpu_count() or 1)))
+    ap.add_argument("--dataset-classes", type=Path, help="JSON object: dataset name -> SDTMIG class")
+    ap.add_argument("--rule", action="append", default=[], help="run only these rule ids")
+    args = ap.parse_args(argv)
+
+    rules = load_cache("rules.pkl", args.cache_dir)
+    ids = load_cache("rules_dictionary.pkl", args.cache_dir)[f"{args.standard}/{args.version}"]
+    if args.rule:
+        unknown = sorted(set(args.rule) - set(ids))
+        if unknown:
+            ap.error(f"not {args.standard}/{args.version} rules: {unknown}")
+        ids = [i for i in ids if i in set(args.rule)]
+    paths = sorted(str(p) for p in args.xpt_dir.glob("*.xpt"))
+    if not paths:
+        ap.error(f"no .xpt files in {args.xpt_dir}")
+
+    start = time.perf_counter()
+    classes = json.loads(args.dataset_classes.read_text(encoding="utf-8")) if args.dataset_classes else {}
+    init = (paths, args.standard, args.version, classes)
+    if args.jobs == 1:
+        _init_worker(*init)
+        out = [_run_rule(rules[i]) for i in ids]
+    else:
+        with Pool(args.jobs, initializer=_init_worker, initargs=init) as pool:
+            out = list(pool.imap_unordered(_run_rule, [rules[i] for i in ids], chunksize=4))
+    from importlib.metadata import version
+
+    report = {
+        "engine": f"cdisc-rules-engine {version('cdisc-rules-engine')}",
+        "python": sys.version.split()[0],
+        "standard": f"{args.standard}/{args.version}",
+        "datasets": [Path(p).name for p in paths],
+        "seconds": round(time.perf_counter() - start, 1),
+        "jobs": args.jobs,
+        "dataset_classes": classes,
+        "rules": sorted(out, key=lambda r: r["core_id"]),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""ADLB (BDS): one parameter per LB test in SI units plus the derived MELD score."""
+from __future__ import annotations
+
+import pandas as pd
+
+from transforms.adam.config import AdamConfig
+from transforms.adam.derive import (
+    Y,
+    derive_analysis_datetime,
+    derive_analysis_flag,
+    derive_analysis_window,
+    derive_baseline,
+    derive_baseline_flag,
+    derive_change_from_baseline,
+    derive_meld_parameter,
+    derive_post_baseline_flag,
+    derive_range_indicator,
+    derive_relative_day,
+)
+from transforms.adam.sdtm import SdtmRelease
+
+BASELINE_VISIT = ("Baseline", 0.0)
+
+
+def lab_records(lb: pd.DataFrame, cfg: AdamConfig) -> pd.DataFrame:
+    """LB records as analysis records: PARAMCD/PARAM from the study's parameter table, AVAL in SI units."""
+    params = {p.lbtestcd: p for p in cfg.lab_parameters}
+    unknown = sorted(set(lb["LBTESTCD"].dropna()) - set(params))
+    if unknown:
+        raise ValueError(f"LB tests without an ADLB parameter in adam/lab_parameters.csv: {unknown}")
+    out = lb[["USUBJID", "LBSEQ", "LBTESTCD", "LBREFID", "LBSTRESU", "VISITNUM", "VISIT", "LBDTC"]].copy()
+    out["PARAMCD"] = lb["LBTESTCD"].map(lambda t: params[t].paramcd).astype("string")
+    out["PARAM"] = lb["LBTESTCD"].map(lambda t: params[t].param).astype("string")
+    out["PARAMN"] = lb["LBTESTCD"].map(lambda t: float(params[t].paramn)).astype("Float64")
+    out["PARCAT1"] = lb["LBTESTCD"].map(lambda t: params[t].parcat1).astype("string")
+    out["AVAL"] = lb["LBSTRESN"].astype("Float64")
+    out["AVALC"] = lb["LBSTRESC"].astype("string")
+    out["ANRLO"] = lb["LBSTNRLO"].astype("Float64")
+    out["ANRHI"] = lb["LBSTNRHI"].astype("Float64")
+    out[["ADT", "ADTM"]] = derive_analysis_datetime(lb["LBDTC"])
+    return out
+
+
+def meld_records(lab: pd.DataFrame, cfg: AdamConfig) -> pd.DataFrame:
+    """The derived MELD parameter (meld.yaml) from the lab records of the same draw or day."""
+    m = cfg.meld
+    usable = pd.Series(False, index=lab.index)
+    for comp in m.components.values():
+        # A component in another unit than the formula's conversion expects is not used (never guessed).
+        usable |= (lab["PARAMCD"] == comp.paramcd) & (lab["LBSTRESU"] == comp.unit)
+    meld = derive_meld_parameter(lab[usable], {k: c.paramcd for k, c in m.components.items()},
+                                 {k: c.per_mgdl for k, c in m.components.items()}, m.spec())
+    meld = meld.drop(columns=["CREATININE", "BILIRUBIN", "INR"])
+    meld["PARAMCD"], meld["PARAM"], meld["PARAMN"], meld["PARCAT1"] = m.paramcd, m.param, float(m.paramn), m.parcat1
+    meld["AVAL"] = meld["AVAL"].astype("Float64")
+    return meld
+
+
+def derive_lab_analysis(sdtm: SdtmRelease, adsl: pd.DataFrame, cfg: AdamConfig) -> pd.DataFrame:
+    """Lab analysis records with baseline, change, windows, analysis flags and reference ranges."""
+    lab = lab_records(sdtm.get("LB"), cfg)
+    lab = pd.concat([lab, meld_records(lab, cfg)], ignore_index=True)
+    lab = lab.merge(adsl[["USUBJID", "TRTSDT", "TRTSDTM"]], on="USUBJID", how="inner")
+    # A stable within-subject order for ties (MELD rows follow their source records).
+    lab["_ORDER"] = lab["LBSEQ"].astype("Float64").fillna(1e9)
+    by = ["USUBJID", "PARAMCD"]
+    lab["ADY"] = derive_relative_day(lab["ADT"], lab["TRTSDT"])
+    lab["ABLFL"] = derive_baseline_flag(lab, by, tiebreak=["_ORDER"])
+    lab["ANRIND"] = derive_range_indicator(lab["AVAL"], lab["ANRLO"], lab["ANRHI"], lab["AVALC"])
+    lab["BASE"] = derive_baseline(lab, by, "AVAL")
+    lab["BNRIND"] = derive_baseline(lab, by, "ANRIND")
+    post = derive_post_baseline_flag(lab)
+    lab[["CHG", "PCHG"]] = derive_change_from_baseline(lab["AVAL"], lab["BASE"], post)
+    win = derive_analysis_window(lab["ADY"].where(post), cfg.windows)
+    lab[win.columns] = win
+    is_base = lab["ABLFL"] == Y
+    lab.loc[is_base, "AVISIT"] = BASELINE_VISIT[0]
+    lab.loc[is_base, "AVISITN"] = BASELINE_VISIT[1]
+    chosen = derive_analysis_flag(lab, [*by, "AVISITN"], lab["AVISITN"].notna() & lab["AVAL"].notna() & post,
+                                  tiebreak=["_ORDER"])
+    lab["ANL01FL"] = chosen.mask(is_base, Y)
+    lab["ANL02FL"] = derive_screening_flag(lab, cfg)
+    lab["DTYPE"] = pd.Series(pd.NA, index=lab.index, dtype="string")
+    return lab
+
+
+def derive_screening_flag(lab: pd.DataFrame, cfg: AdamConfig) -> pd.Series:
+    """ANL02FL: the screening-day MELD (the last MELD of the screening visit), for the stratum check."""
+    meld = lab[(lab["PARAMCD"] == cfg.meld.paramcd) & (lab["VISIT"] == cfg.adsl.screening_visit) & lab["AVAL"].notna()]
+    flag = pd.Series(pd.NA, index=lab.index, dtype="string")
+    last = meld.sort_values(["USUBJID", "ADT", "ADTM"], kind="stable", na_position="first").groupby("USUBJID").tail(1)
+    flag.loc[last.index] = Y
+    return flag
+
+
+def derive_adlb(sdtm: SdtmRelease, adsl: pd.DataFrame, cfg: AdamConfig) -> pd.DataFrame:
+    """ADLB: the lab analysis records with subject and treatment variables from ADSL, ASEQ in key order."""
+    lab = derive_lab_analysis(sdtm, adsl, cfg)
+    subj = adsl[["USUBJID", "STUDYID", "SUBJID", "SITEID", "TRT01P", "TRT01PN", "TRT01A", "TRT01AN", "ITTFL", "SAFFL"]]
+    lab = lab.merge(subj.rename(columns={"TRT01P": "TRTP", "TRT01PN": "TRTPN", "TRT01A": "TRTA", "TRT01AN": "TRTAN"}),
+                    on="USUBJID", how="left")
+    return with_aseq(lab, ["PARAMN", "ADT", "ADTM", "_ORDER"])
+
+
+def with_aseq(df: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    """ASEQ: 1..n per subject in the dataset's key order."""
+    df = df.sort_values(["USUBJID", *order], kind="stable", na_position="first").reset_index(drop=True)
+    df["ASEQ"] = df.groupby("USUBJID").cumcount() + 1
+    return df

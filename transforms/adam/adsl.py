@@ -1,0 +1,146 @@
+"""ADSL: one record per subject of DM (screen failures included with ITTFL = N)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from transforms.adam.adlb import derive_lab_analysis
+from transforms.adam.config import AdamConfig
+from transforms.adam.derive import (
+    Y,
+    derive_analysis_datetime,
+    derive_baseline_flag,
+    derive_relative_day,
+    to_date,
+)
+from transforms.adam.sdtm import SdtmRelease, first_by_subject, latest_seen_date, select, supp_values
+from transforms.config import StudyConfig
+
+
+def _flag(mask: pd.Series) -> pd.Series:
+    return pd.Series(np.where(mask.fillna(False).astype(bool), "Y", "N"), index=mask.index, dtype="string")
+
+
+def derive_treatment_variables(armcd: pd.Series, study: StudyConfig, cfg: AdamConfig) -> pd.DataFrame:
+    """TRTxxP/TRTxxPN from an arm code: the configured name and number; blinded builds keep the placeholder."""
+    names, numbers = [], []
+    for code in armcd.tolist():
+        if isinstance(code, str) and code in cfg.adsl.treatments:
+            t = cfg.adsl.treatments[code]
+            names.append(t.name)
+            numbers.append(float(t.number))
+        elif code == study.blinded.armcd:
+            names.append(study.blinded.arm)  # no number: an ordering could hint at the arm
+            numbers.append(None)
+        else:
+            names.append(None)
+            numbers.append(None)
+    return pd.DataFrame({"TRT": pd.Series(names, index=armcd.index, dtype="string"),
+                         "TRTN": pd.Series(numbers, index=armcd.index, dtype="Float64")})
+
+
+def derive_age_group(age: pd.Series, cfg: AdamConfig) -> pd.DataFrame:
+    """AGEGR1/AGEGR1N from the configured closed age intervals."""
+    label = pd.Series(pd.NA, index=age.index, dtype="string")
+    number = pd.Series(pd.NA, index=age.index, dtype="Float64")
+    for g in cfg.adsl.age_groups:
+        inside = (age >= g.lo) & (age <= g.hi)
+        inside = inside.fillna(False).astype(bool)
+        label[inside] = g.label
+        number[inside] = float(g.number)
+    return pd.DataFrame({"AGEGR1": label, "AGEGR1N": number})
+
+
+def derive_adsl(sdtm: SdtmRelease, study: StudyConfig, cfg: AdamConfig) -> pd.DataFrame:
+    """ADSL from the SDTM release."""
+    a = cfg.adsl
+    dm = sdtm.get("DM").sort_values("USUBJID", kind="stable").reset_index(drop=True)
+    out = dm[["STUDYID", "USUBJID", "SUBJID", "SITEID", "COUNTRY", "AGE", "AGEU", "SEX", "RACE", "ETHNIC",
+              "ARM", "ARMCD", "ACTARM", "ACTARMCD", "DTHFL"]].copy()
+    idx = out["USUBJID"]
+
+    def by_subject(series: pd.Series) -> pd.Series:
+        return pd.Series(series.reindex(idx).to_numpy(), index=out.index)
+
+    out[["AGEGR1", "AGEGR1N"]] = derive_age_group(out["AGE"], cfg)
+    out["ETHGRP"] = by_subject(supp_values(sdtm, a.ethnic_group))
+
+    start = derive_analysis_datetime(dm[a.treatment_start.variable])
+    end = derive_analysis_datetime(dm[a.treatment_end.variable])
+    out["TRTSDT"], out["TRTSDTM"] = start["ADT"], start["ADTM"]
+    out["TRTEDT"], out["TRTEDTM"] = end["ADT"], end["ADTM"]
+    out["TRTDURD"] = derive_relative_day(out["TRTEDT"], out["TRTSDT"])
+    out["RFICDT"] = to_date(dm[a.informed_consent.variable])
+
+    ds = sdtm.get("DS")
+    rand = first_by_subject(ds, a.randomization, [a.randomization.variable])
+    out["RANDDT"] = by_subject(to_date(rand[a.randomization.variable]))
+    out["RANDFL"] = _flag(out["RANDDT"].notna())
+    out["ITTFL"] = out["RANDFL"]
+
+    trt = derive_treatment_variables(out["ARMCD"], study, cfg)
+    out["TRT01P"], out["TRT01PN"] = trt["TRT"].where(out["ITTFL"] == Y), trt["TRTN"].where(out["ITTFL"] == Y)
+    act = derive_treatment_variables(out["ACTARMCD"], study, cfg)
+    out["TRT01A"], out["TRT01AN"] = act["TRT"], act["TRTN"]
+
+    ex = sdtm.get("EX").sort_values(["USUBJID", "EXSTDTC"], kind="stable")
+    out["NINFUS"] = by_subject(ex.groupby("USUBJID").size()).fillna(0).astype("Int64")
+    # Planned dose level: EXDOSE carries the randomization list's DOSELVL (empty in a blinded build).
+    first_dose = ex.drop_duplicates("USUBJID").set_index("USUBJID")["EXDOSE"]
+    out["DOSELVL"] = by_subject(first_dose).astype("Float64")
+    out["SAFFL"] = _flag(out["NINFUS"] > 0)
+    ie_subjects = set(sdtm.get("IE")["USUBJID"].astype("string"))
+    out["PPROTFL"] = _flag((out["ITTFL"] == Y) & ~out["USUBJID"].isin(ie_subjects)
+                           & (out["NINFUS"] >= a.per_protocol.infusions))
+
+    eos = first_by_subject(ds, a.end_of_study, [a.end_of_study.variable])
+    decod = by_subject(eos["DSDECOD"]).astype("string")
+    out["EOSDT"] = by_subject(to_date(eos[a.end_of_study.variable]))
+    status = pd.Series(pd.NA, index=out.index, dtype="string")
+    status[(out["ITTFL"] == Y) & decod.isna()] = "ONGOING"
+    status[decod.notna()] = "DISCONTINUED"
+    status[(decod == a.end_of_study.completed).fillna(False)] = "COMPLETED"
+    out["EOSSTT"] = status
+    out["DCSREAS"] = decod.where(out["EOSSTT"] == "DISCONTINUED")
+
+    out["DTHDT"] = to_date(dm[a.death.variable])
+    cause = first_by_subject(sdtm.get(a.death_cause.domain), a.death_cause, [])
+    out["DTHCAUS"] = by_subject(cause[a.death_cause.variable]).astype("string")
+
+    pr = sdtm.get(a.liver_transplant.domain)
+    lt = first_by_subject(pr, a.liver_transplant, [a.liver_transplant.variable])
+    out["LTDT"] = by_subject(to_date(lt[a.liver_transplant.variable]))
+    out["LTFL"] = _flag(out["LTDT"].notna())
+    seq_var = f"{a.liver_transplant.domain}SEQ"
+    out["LTSEQ"] = by_subject(lt[seq_var]) if seq_var in lt else pd.NA  # ADTTE traceability only
+
+    lka = to_date(supp_values(sdtm, a.last_known_alive))
+    fallback = latest_seen_date(sdtm, a.last_known_alive.fallback)
+    out["LSTALVDT"] = by_subject(lka).fillna(by_subject(fallback)).astype("datetime64[s]")
+
+    strat = supp_values(sdtm, a.stratum) if a.stratum.qnam else pd.Series(dtype="string")
+    out["STRAT1R"] = by_subject(strat).astype("string")
+    out["STRAT1D"] = pd.Series(a.stratum.description, index=out.index, dtype="string").where(out["ITTFL"] == Y)
+
+    etiol = first_by_subject(sdtm.get(a.etiology.domain), a.etiology, [f"{a.etiology.domain}SEQ"])
+    out["ETIOL"] = by_subject(etiol[a.etiology.variable]).astype("string")
+
+    # Baseline MELD and the screening-day MELD come from the same derivation as ADLB's MELD records.
+    lab = derive_lab_analysis(sdtm, out, cfg)
+    meld = lab[lab["PARAMCD"] == cfg.meld.paramcd]
+    out["MELDBL"] = by_subject(meld[meld["ABLFL"] == Y].set_index("USUBJID")["AVAL"]).astype("Float64")
+    out["MELDSCR"] = by_subject(meld[meld["ANL02FL"] == Y].set_index("USUBJID")["AVAL"]).astype("Float64")
+    he = derive_baseline_assessment(sdtm.get(a.baseline_he.domain), out, a.baseline_he)
+    out["HEGRBL"] = by_subject(he["RSSTRESC"]).astype("string")
+    out["HEGRBLN"] = by_subject(he["RSSTRESN"]).astype("Float64")
+    return out
+
+
+def derive_baseline_assessment(rs: pd.DataFrame, adsl: pd.DataFrame, src) -> pd.DataFrame:
+    """The baseline record (ABLFL rule) of one RS test per subject, indexed by USUBJID."""
+    rec = select(rs, src).merge(adsl[["USUBJID", "TRTSDT", "TRTSDTM"]], on="USUBJID", how="inner")
+    if rec.empty:
+        return pd.DataFrame(columns=["RSSTRESC", "RSSTRESN"])
+    rec[["ADT", "ADTM"]] = derive_analysis_datetime(rec["RSDTC"])
+    rec["ABLFL"] = derive_baseline_flag(rec, ["USUBJID"], value="RSSTRESC", tiebreak=["RSSEQ"])
+    return rec[rec["ABLFL"] == Y].set_index("USUBJID")[["RSSTRESC", "RSSTRESN"]]

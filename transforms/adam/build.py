@@ -1,0 +1,83 @@
+"""Build the ADaM datasets of a release from its SDTM Parquet files: one function per dataset (one Airflow task).
+
+Order (each step reads SDTM and the ADaM files written before it):
+    build_adsl -> build_adlb -> (build_adtte, build_adrs, build_adae)
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from transforms.adam.adae import derive_adae
+from transforms.adam.adlb import derive_adlb
+from transforms.adam.adrs import derive_adrs
+from transforms.adam.adsl import derive_adsl
+from transforms.adam.adtte import derive_adtte
+from transforms.adam.config import AdamConfig, load_adam_config
+from transforms.adam.metadata import derivations_metadata, write_adam
+from transforms.adam.sdtm import SdtmRelease
+from transforms.config import StudyConfig
+
+DATASETS = ("ADSL", "ADLB", "ADTTE", "ADRS", "ADAE")
+
+
+def _read(adam_dir: Path, dataset: str) -> pd.DataFrame:
+    """An ADaM file written by an earlier step, with dates back as datetime64 for the derivations."""
+    df = pd.read_parquet(adam_dir / f"{dataset.lower()}.parquet")
+    for col in df.columns:
+        if col.endswith("DT") or col.endswith("DTM"):
+            df[col] = pd.to_datetime(df[col]).astype("datetime64[s]")
+    return df
+
+
+def _blinding(adsl: pd.DataFrame, study: StudyConfig) -> dict[str, str]:
+    blinded = bool((adsl["ARMCD"] == study.blinded.armcd).any())
+    return {"blinded": "true" if blinded else "false"}
+
+
+def build_adsl(sdtm_dir: Path, adam_dir: Path, study: StudyConfig, cfg: AdamConfig | None = None) -> dict[str, int]:
+    """ADSL from SDTM."""
+    cfg = cfg or load_adam_config(study)
+    adsl = derive_adsl(SdtmRelease(sdtm_dir), study, cfg)
+    return {"adsl": write_adam(adsl, "ADSL", adam_dir, cfg, _blinding(adsl, study))}
+
+
+def build_adlb(sdtm_dir: Path, adam_dir: Path, study: StudyConfig, cfg: AdamConfig | None = None) -> dict[str, int]:
+    """ADLB from SDTM and ADSL."""
+    cfg = cfg or load_adam_config(study)
+    adsl = _read(adam_dir, "ADSL")
+    adlb = derive_adlb(SdtmRelease(sdtm_dir), adsl, cfg)
+    notes = derivations_metadata({cfg.meld.paramcd: " ".join(cfg.meld.derivation.split())})
+    return {"adlb": write_adam(adlb, "ADLB", adam_dir, cfg, notes)}
+
+
+def build_adtte(sdtm_dir: Path, adam_dir: Path, study: StudyConfig, cfg: AdamConfig | None = None) -> dict[str, int]:
+    """ADTTE from ADSL (SDTM is read through ADSL's dates)."""
+    cfg = cfg or load_adam_config(study)
+    adtte = derive_adtte(_read(adam_dir, "ADSL"), cfg)
+    return {"adtte": write_adam(adtte, "ADTTE", adam_dir, cfg)}
+
+
+def build_adrs(sdtm_dir: Path, adam_dir: Path, study: StudyConfig, cfg: AdamConfig | None = None) -> dict[str, int]:
+    """ADRS from SDTM RS, ADSL and ADLB."""
+    cfg = cfg or load_adam_config(study)
+    adrs = derive_adrs(SdtmRelease(sdtm_dir), _read(adam_dir, "ADSL"), _read(adam_dir, "ADLB"), cfg)
+    return {"adrs": write_adam(adrs, "ADRS", adam_dir, cfg)}
+
+
+def build_adae(sdtm_dir: Path, adam_dir: Path, study: StudyConfig, cfg: AdamConfig | None = None) -> dict[str, int]:
+    """ADAE from SDTM AE and ADSL."""
+    cfg = cfg or load_adam_config(study)
+    adae = derive_adae(SdtmRelease(sdtm_dir), _read(adam_dir, "ADSL"), cfg)
+    return {"adae": write_adam(adae, "ADAE", adam_dir, cfg)}
+
+
+def build_adam(sdtm_dir: Path, adam_dir: Path, study: StudyConfig) -> dict[str, int]:
+    """Every ADaM dataset of the release, in dependency order; returns row counts per dataset."""
+    cfg = load_adam_config(study)
+    adam_dir.mkdir(parents=True, exist_ok=True)
+    counts: dict[str, int] = {}
+    for step in (build_adsl, build_adlb, build_adtte, build_adrs, build_adae):
+        counts.update(step(sdtm_dir, adam_dir, study, cfg))
+    return counts

@@ -1,0 +1,246 @@
+"""ADaM configuration of a study: pydantic models read from studies/<study>/adam/ (data, not code)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from transforms.adam.derive import DateSource, MeldSpec, Window
+from transforms.config import StudyConfig, read_csv_rows
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Source(_Model):
+    """Where a fact is in SDTM: a domain (or SUPP-- QNAM), record filters and the variable to take."""
+
+    domain: str
+    variable: str | None = None
+    where: dict[str, str] = Field(default_factory=dict)
+    exclude: dict[str, list[str]] = Field(default_factory=dict)
+    qnam: str | None = None
+    fallback: list[str] = Field(default_factory=list)
+    completed: str | None = None
+    description: str | None = None
+
+
+class Treatment(_Model):
+    name: str
+    number: int
+
+
+class AgeGroup(_Model):
+    label: str
+    number: int
+    lo: float
+    hi: float
+
+
+class PerProtocol(_Model):
+    infusions: int
+
+
+class AdslConfig(_Model):
+    """adam.yaml: the SDTM sources of ADSL and the study's groupings."""
+
+    treatment_start: Source
+    treatment_end: Source
+    informed_consent: Source
+    death: Source
+    randomization: Source
+    end_of_study: Source
+    last_known_alive: Source
+    liver_transplant: Source
+    death_cause: Source
+    etiology: Source
+    ethnic_group: Source
+    stratum: Source
+    per_protocol: PerProtocol
+    baseline_he: Source
+    screening_visit: str
+    treatments: dict[str, Treatment]
+    dose_unit: str
+    age_groups: list[AgeGroup]
+
+
+class MeldComponent(_Model):
+    paramcd: str
+    unit: str
+    per_mgdl: float
+
+
+class MeldConfig(_Model):
+    """meld.yaml: the derived MELD parameter."""
+
+    paramcd: str
+    param: str
+    paramn: int
+    parcat1: str
+    components: dict[str, MeldComponent]
+    coefficients: dict[str, float]
+    floor: float
+    creatinine_cap: float
+    scale: float
+    round_decimals: int
+    score_cap: float
+    derivation: str
+
+    def spec(self) -> MeldSpec:
+        """The formula as the derivation takes it."""
+        c = self.coefficients
+        return MeldSpec(c["creatinine"], c["bilirubin"], c["inr"], c["intercept"], self.floor,
+                        self.creatinine_cap, self.scale, self.round_decimals, self.score_cap)
+
+
+class TteSource(_Model):
+    column: str
+    description: str
+    srcdom: str
+    srcvar: str
+    srcseq: str | None = None
+    censor_date_description: str | None = None
+
+    def source(self) -> DateSource:
+        """As the derivation takes it."""
+        return DateSource(self.column, self.description, self.srcdom, self.srcvar, self.srcseq,
+                          self.censor_date_description)
+
+
+class TteParameter(_Model):
+    paramcd: str
+    param: str
+    paramn: int
+    events: list[TteSource]
+    terminating: list[TteSource] = Field(default_factory=list)
+    censors: list[TteSource] = Field(default_factory=list)
+
+
+class HorizonSource(_Model):
+    description: str
+    srcdom: str
+    srcvar: str
+    censor_date_description: str
+
+
+class TteConfig(_Model):
+    """tte.yaml: time-to-event parameters."""
+
+    start: str
+    horizon_days: int | None
+    censor_rule: Literal["earliest", "latest"]
+    horizon: HorizonSource | None = None
+    parameters: list[TteParameter]
+
+
+class CriterionSource(_Model):
+    domain: str
+    paramcd: str | None = None
+    where: dict[str, str] = Field(default_factory=dict)
+    value: str | None = None
+
+
+class Criterion(_Model):
+    paramcd: str
+    param: str
+    crit: str
+    kind: Literal["alive_not_transplanted", "value", "any_of", "all_of"]
+    source: CriterionSource | None = None
+    op: str | None = None
+    threshold: float | str | None = None
+    times_reference: str | None = None
+    of: list[str] = Field(default_factory=list)
+    in_overall: bool = True
+
+
+class RemissionConfig(_Model):
+    """remission.yaml: the responder endpoint and its criteria."""
+
+    paramcd: str
+    param: str
+    paramn: int
+    avisit: str
+    horizon_days: int
+    criteria: list[Criterion]
+
+
+class AdaeConfig(_Model):
+    """adae.yaml: treatment emergence, date imputation and groupings."""
+
+    treatment_emergent_end_window_days: int | None
+    start_imputation: Literal["first"]
+    end_imputation: Literal["last"]
+    end_ceiling: list[str]
+    severity: dict[str, int]
+    relationship_groups: dict[str, list[str]]
+    relationship_group_numbers: dict[str, int]
+
+
+class DatasetSpec(_Model):
+    label: str
+    structure: str
+    keys: list[str]
+    sdtm: list[str]
+    variables: list[str]
+
+
+class LabParameter(_Model):
+    paramcd: str
+    lbtestcd: str
+    param: str
+    paramn: int
+    parcat1: str
+
+
+class CustomVariable(_Model):
+    name: str
+    label: str
+    type: Literal["Char", "Num"]
+    note: str
+
+
+class AdamConfig(_Model):
+    """Everything of studies/<study>/adam/."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    folder: Path
+    adsl: AdslConfig
+    windows: list[Window]
+    lab_parameters: list[LabParameter]
+    meld: MeldConfig
+    tte: TteConfig
+    remission: RemissionConfig
+    adae: AdaeConfig
+    datasets: dict[str, DatasetSpec]
+    variables: dict[str, CustomVariable]
+
+
+def _yaml(path: Path) -> dict:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def load_adam_config(study: StudyConfig) -> AdamConfig:
+    """Read and validate the study's ADaM configuration folder."""
+    folder = study.folder / "adam"
+    windows = [Window(float(r["AVISITN"]), r["AVISIT"], int(r["TARGET"]), int(r["LO"]), int(r["HI"]))
+               for r in read_csv_rows(folder / "windows.csv")]
+    params = [LabParameter(paramcd=r["PARAMCD"], lbtestcd=r["LBTESTCD"], param=r["PARAM"], paramn=int(r["PARAMN"]),
+                           parcat1=r["PARCAT1"]) for r in read_csv_rows(folder / "lab_parameters.csv")]
+    custom = {r["VARIABLE"]: CustomVariable(name=r["VARIABLE"], label=r["LABEL"], type=r["TYPE"], note=r["NOTE"])
+              for r in read_csv_rows(folder / "variables.csv")}
+    return AdamConfig(
+        folder=folder,
+        adsl=AdslConfig(**_yaml(folder / "adam.yaml")),
+        windows=windows,
+        lab_parameters=params,
+        meld=MeldConfig(**_yaml(folder / "meld.yaml")),
+        tte=TteConfig(**_yaml(folder / "tte.yaml")),
+        remission=RemissionConfig(**_yaml(folder / "remission.yaml")),
+        adae=AdaeConfig(**_yaml(folder / "adae.yaml")),
+        datasets={k: DatasetSpec(**v) for k, v in _yaml(folder / "datasets.yaml").items()},
+        variables=custom,
+    )

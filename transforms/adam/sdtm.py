@@ -1,0 +1,70 @@
+"""Reading an SDTM release for ADaM: one Parquet file per domain, absent when the domain is empty."""
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import pandas as pd
+
+from transforms.adam.config import Source
+from transforms.adam.derive import to_date
+from transforms.standards.metadata import variable_meta
+
+
+class SdtmRelease:
+    """The SDTM datasets of one release folder, read once each."""
+
+    def __init__(self, sdtm_dir: Path) -> None:
+        self.dir = Path(sdtm_dir)
+        self._cache: dict[str, pd.DataFrame] = {}
+
+    def get(self, domain: str) -> pd.DataFrame:
+        """A domain as a DataFrame; a domain the release does not hold is an empty frame with SDTMIG columns."""
+        key = domain.upper()
+        if key not in self._cache:
+            path = self.dir / f"{key.lower()}.parquet"
+            if path.exists():
+                df = pd.read_parquet(path)
+            else:
+                df = pd.DataFrame({v.name: pd.Series(dtype="string" if v.type == "Char" else "Float64")
+                                   for v in variable_meta(key)})
+            self._cache[key] = df
+        return self._cache[key].copy()
+
+
+def select(df: pd.DataFrame, src: Source) -> pd.DataFrame:
+    """The records of a source: `where` equalities, minus `exclude` values."""
+    mask = pd.Series(True, index=df.index)
+    for var, value in src.where.items():
+        mask &= df[var].astype("string") == value
+    for var, values in src.exclude.items():
+        mask &= ~df[var].astype("string").isin(values)
+    return df[mask.fillna(False).astype(bool)]
+
+
+def supp_values(sdtm: SdtmRelease, src: Source) -> pd.Series:
+    """QVAL of one QNAM of a SUPP-- dataset, by USUBJID (first record per subject)."""
+    supp = sdtm.get(src.domain)
+    hit = supp[supp["QNAM"] == src.qnam].sort_values(["USUBJID", "IDVARVAL"], kind="stable", na_position="first")
+    return hit.drop_duplicates("USUBJID").set_index("USUBJID")["QVAL"].astype("string")
+
+
+def first_by_subject(df: pd.DataFrame, src: Source, order: list[str]) -> pd.DataFrame:
+    """The first selected record per subject in `order` (a stable, documented choice when several exist)."""
+    rec = select(df, src).sort_values(["USUBJID", *order], kind="stable", na_position="last")
+    return rec.drop_duplicates("USUBJID").set_index("USUBJID")
+
+
+def latest_seen_date(sdtm: SdtmRelease, refs: list[str]) -> pd.Series:
+    """Per subject, the latest complete date among DOMAIN.VARIABLE references (partial dates ignored)."""
+    parts = []
+    for ref in refs:
+        domain, var = ref.split(".")
+        df = sdtm.get(domain)
+        if df.empty or var not in df:
+            continue
+        parts.append(pd.DataFrame({"USUBJID": df["USUBJID"].astype("string"), "D": to_date(df[var])}))
+    if not parts:
+        return pd.Series(dtype="datetime64[s]")
+    allp = pd.concat(parts, ignore_index=True).dropna()
+    return allp.groupby("USUBJID")["D"].max()

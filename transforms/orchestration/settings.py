@@ -1,0 +1,91 @@
+"""Deployment settings read from the environment, and the studies a deployment schedules.
+
+Imported by the DAG files at parse time: keep it to the standard library and PyYAML.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from transforms.config import STUDIES_DIR
+
+PROJECT_ROOT = STUDIES_DIR.parent
+DEFAULT_CRON = "0 2 * * *"
+
+
+@dataclass(frozen=True)
+class StudyEntry:
+    """What the DAG file needs to know about a study before any task runs."""
+
+    study_id: str
+    folder: Path
+    timezone: str
+    lab_sites: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        """Lower-case id used in DAG ids, asset URIs and folder names."""
+        return self.study_id.lower()
+
+
+def studies_root() -> Path:
+    """Folder holding one sub-folder per study (CDISCFLOW_STUDIES, default the project's studies/)."""
+    return Path(os.environ.get("CDISCFLOW_STUDIES") or STUDIES_DIR)
+
+
+def configured_studies(root: Path | None = None) -> list[StudyEntry]:
+    """Every study folder under the studies root that has a study.yaml, sorted by id."""
+    root = root or studies_root()
+    found = []
+    for yml in sorted(root.glob("*/study.yaml")):
+        raw = yaml.load(yml.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        # Same rule as the pipeline's: a site has lab tasks when its configuration has a `lab` section.
+        sites = tuple(sorted(s for s, cfg in (raw.get("sites") or {}).items() if (cfg or {}).get("lab")))
+        found.append(StudyEntry(str(raw["study_id"]), yml.parent, str(raw["timezone"]), sites))
+    return sorted(found, key=lambda s: s.key)
+
+
+def _study_path(variable: str, default: str, study_id: str) -> Path:
+    # "{study}" lets one setting serve several studies; without it the folder is used as is.
+    template = os.environ.get(variable) or default
+    return Path(template.replace("{study}", study_id.lower())).expanduser().resolve()
+
+
+def landing_dir(study_id: str) -> Path:
+    """Where a study's nightly drop lands (CDISCFLOW_LANDING, `{study}` replaced by the study key)."""
+    return _study_path("CDISCFLOW_LANDING", str(PROJECT_ROOT / "landing" / "{study}"), study_id)
+
+
+def output_dir(study_id: str) -> Path:
+    """Where a study's releases go (CDISCFLOW_OUT, `{study}` replaced by the study key)."""
+    return _study_path("CDISCFLOW_OUT", str(PROJECT_ROOT / "out" / "{study}"), study_id)
+
+
+def nightly_cron(study_id: str) -> str:
+    """Cron expression of the nightly run, in the study's time zone (default 02:00 every day)."""
+    return (os.environ.get(f"CDISCFLOW_NIGHTLY_CRON_{study_id.upper()}")
+            or os.environ.get("CDISCFLOW_NIGHTLY_CRON") or DEFAULT_CRON)
+
+
+def heavy_pool() -> str:
+    """Airflow pool for the memory-heavy steps (ingest, build); default_pool unless a deployment sets one."""
+    return os.environ.get("CDISCFLOW_POOL") or "default_pool"
+
+
+def heavy_queue() -> str:
+    """Celery queue for the memory-heavy steps, so they can go to bigger workers."""
+    return os.environ.get("CDISCFLOW_QUEUE") or "default"
+
+
+def asset_uri(study_id: str, layer: str) -> str:
+    """URI of the Airflow Asset a layer (sdtm, adam) of a study's releases is published as."""
+    return f"cdiscflow://{study_id.lower()}/{layer}"
+
+
+def workspace_name(study_id: str, run_id: str) -> str:
+    """A file-system-safe staging folder name for one DAG run of one study."""
+    return f"{study_id.lower()}__{re.sub(r'[^A-Za-z0-9_.-]+', '_', run_id)}"

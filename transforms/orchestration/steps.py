@@ -1,0 +1,159 @@
+"""Task bodies of the nightly load: plain values in and out, the data itself in the run's workspace.
+
+Each function is one Airflow task and can run on any worker that sees the landing and output
+folders. `run` is the small JSON description `land` returns and every later task receives.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from transforms.config import StudyConfig, load_study
+from transforms.orchestration.messages import RejectedInput
+from transforms.orchestration.settings import landing_dir, output_dir, workspace_name
+from transforms.pipeline import (BlockingInputError, Workspace, cleanup, input_fingerprint, step_build_domain,
+                                 step_ingest_edc, step_ingest_lab, step_ingest_randomization, step_land,
+                                 step_publish)
+from transforms.publish.release import current_release, read_manifest
+from transforms.sdtm.build import sdtm_domains
+from transforms.sdtm.spec import load_spec
+
+log = logging.getLogger("cdiscflow.nightly")
+Run = dict[str, Any]
+
+
+def load_study_folder(folder: str) -> StudyConfig:
+    """The study configuration; an invalid folder is rejected input, not a reason to retry."""
+    try:
+        return load_study(folder)
+    except (ValidationError, FileNotFoundError, KeyError, TypeError) as exc:
+        raise RejectedInput(f"study configuration {folder} is not valid: {exc}") from exc
+
+
+@contextmanager
+def rejecting_bad_files() -> Iterator[None]:
+    """Turn the library's BlockingInputError into RejectedInput (which the DAG never retries)."""
+    try:
+        yield
+    except BlockingInputError as exc:
+        raise RejectedInput(str(exc)) from exc
+
+
+def workspace(run: Run) -> Workspace:
+    """The run's staging workspace."""
+    return Workspace(Path(run["out"]), run["workspace"])
+
+
+def resolve_drop(study_id: str, drop: str) -> Path:
+    """The drop folder of a run: the study's landing folder, or the one a manual run names."""
+    landing = landing_dir(study_id)
+    if not drop:
+        return landing
+    path = Path(drop).expanduser()
+    path = (path if path.is_absolute() else landing / path).resolve()
+    if not path.is_dir():
+        raise RejectedInput(f"the drop folder given for this run, {path}, does not exist")
+    return path
+
+
+def _sweep_stale_workspaces(out: Path, study_id: str, keep: Path) -> None:
+    # Staged files hold identifiers; a failed run's are kept for a retry only until the next run starts.
+    for stale in sorted((out / ".staging").glob(f"{study_id.lower()}__*")):
+        if stale != keep:
+            log.info("Removing the staging folder of an earlier run: %s", stale.name)
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def land(study_folder: str, run_id: str, drop: str = "", full_rebuild: bool = False) -> Run:
+    """Find and fingerprint the drop's files; returns the run description later tasks receive."""
+    study = load_study_folder(study_folder)
+    exports = resolve_drop(study.study_id, drop)
+    out = output_dir(study.study_id)
+    ws = Workspace(out, workspace_name(study.study_id, run_id))
+    _sweep_stale_workspaces(out, study.study_id, ws.root)
+    if ws.root.exists():
+        shutil.rmtree(ws.root)
+    if not exports.is_dir():
+        raise FileNotFoundError(f"the landing folder {exports} is not there (not mounted?)")
+    landing = step_land(exports, ws, study)
+    cur = current_release(out)
+    run = {
+        "study": study.study_id, "study_folder": str(study.folder), "drop": str(exports), "out": str(out),
+        "workspace": ws.run_id, "files": len(landing.files), "fingerprint": input_fingerprint(landing),
+        "full_rebuild": bool(full_rebuild),
+        "current_release": cur.name if cur else None,
+        "current_fingerprint": read_manifest(cur).get("input_fingerprint") if cur else None,
+    }
+    log.info("Landed %d files from %s (input fingerprint %s)", run["files"], exports, run["fingerprint"][:12])
+    return run
+
+
+def unchanged_reason(run: Run) -> str | None:
+    """Why the run has nothing to build (same files as the current release, nothing landed), or None."""
+    if run["full_rebuild"]:
+        return None
+    if run["files"] == 0 and run["current_release"] is None:
+        return f"no files have landed in {run['drop']} yet"
+    if run["fingerprint"] == run["current_fingerprint"]:
+        return f"the {run['files']} files are the same as in the current release {run['current_release']}"
+    return None
+
+
+def domains_to_build(run: Run) -> list[str]:
+    """The SDTM domains this run builds: all of them when files changed, none (and no workspace) if not."""
+    reason = unchanged_reason(run)
+    if reason:
+        log.info("Nothing to do: %s. The rest of the run is skipped.", reason)
+        cleanup(workspace(run))
+        return []
+    domains = sdtm_domains(load_spec(load_study_folder(run["study_folder"])))
+    why = "full rebuild requested" if run["full_rebuild"] else \
+        f"new or changed files since release {run['current_release'] or '(none yet)'}"
+    log.info("Building %d SDTM domains: %s.", len(domains), why)
+    return domains
+
+
+def ingest_edc(run: Run) -> dict[str, Any]:
+    """Stage the newest EDC snapshot."""
+    with rejecting_bad_files():
+        return step_ingest_edc(workspace(run), load_study_folder(run["study_folder"]))
+
+
+def ingest_lab(run: Run, site: str) -> dict[str, Any]:
+    """Stage one site's laboratory files."""
+    with rejecting_bad_files():
+        return {"site": site, **step_ingest_lab(workspace(run), load_study_folder(run["study_folder"]), site)}
+
+
+def ingest_randomization(run: Run) -> dict[str, Any]:
+    """Stage the unblinded randomization list if it has landed."""
+    with rejecting_bad_files():
+        return step_ingest_randomization(workspace(run), load_study_folder(run["study_folder"]))
+
+
+def build_domain(run: Run, domain: str) -> dict[str, int]:
+    """Build one SDTM domain (with its SUPP-- and lineage) into the workspace; row counts per dataset."""
+    return step_build_domain(workspace(run), load_study_folder(run["study_folder"]), domain)
+
+
+def publish(run: Run, edc: dict, labs: list[dict], randomization: dict, counts: list[dict[str, int]]) -> dict:
+    """Write the release and switch OUT/current to it; returns {"release", "path", "datasets"}."""
+    steps: dict[str, dict] = {"land": {"files": run["files"]}, "ingest_edc": edc}
+    for lab in labs:
+        steps[f"ingest_lab_{lab['site']}"] = {k: v for k, v in lab.items() if k != "site"}
+    steps["ingest_randomization"] = randomization
+    merged = {name: n for part in counts for name, n in part.items()}
+    release = step_publish(workspace(run), load_study_folder(run["study_folder"]), merged, steps)
+    log.info("Published release %s (%d datasets); %s/current points to it.", release.name, len(merged), run["out"])
+    return {"release": release.name, "path": str(release), "datasets": merged}
+
+
+def finish(run: Run) -> None:
+    """Delete the run's staging folder (it holds identifiers) once the release is out."""
+    cleanup(workspace(run))

@@ -1,0 +1,176 @@
+"""Layer 3: clinical edit checks across sources, configured in studies/<study>/quality/edit_checks.yaml."""
+from __future__ import annotations
+
+import math
+from decimal import ROUND_HALF_UP, Decimal
+
+import pandas as pd
+import yaml
+
+from transforms.config import StudyConfig
+from transforms.quality.findings import ERROR, WARNING, Finding
+from transforms.quality.sdtm_data import SdtmData
+
+UMOL_PER_MGDL = {"CREAT": 88.4, "BILI": 17.1}  # protocol.md: 1 mg/dL = 88.4 / 17.1 umol/L
+
+
+def meld_score(creatinine_umol: float, bilirubin_umol: float, inr: float) -> float:
+    """MELD per protocol.md: mg/dL inputs floored at 1.0, creatinine capped at 4.0; 10 x MELD(i) to one decimal, capped at 40."""
+    cr = min(max(creatinine_umol / UMOL_PER_MGDL["CREAT"], 1.0), 4.0)
+    bi = max(bilirubin_umol / UMOL_PER_MGDL["BILI"], 1.0)
+    inr = max(inr, 1.0)
+    meld_i = 0.957 * math.log(cr) + 0.378 * math.log(bi) + 1.120 * math.log(inr) + 0.643
+    # "MELD(i) = 2.2897 gives 23": MELD(i) is rounded half-up to one decimal, then multiplied by 10.
+    rounded = Decimal(repr(meld_i)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+    return min(float(rounded * 10), 40.0)
+
+
+def screening_meld(data: SdtmData, cfg: dict) -> pd.DataFrame:
+    """Per subject, the MELD of the latest screening day with creatinine, bilirubin and INR (USUBJID, DATE, MELD)."""
+    lb = data.get("LB")
+    m = cfg["meld"]
+    tests = {m["creatinine"]: "CR", m["bilirubin"]: "BI", m["inr"]: "INR"}
+    if lb.empty:
+        return pd.DataFrame(columns=["USUBJID", "DATE", "MELD"])
+    sub = lb[(lb["VISITNUM"] == cfg["screening_visitnum"]) & lb["LBTESTCD"].isin(tests) & lb["LBSTRESN"].notna()]
+    sub = sub.assign(DATE=sub["LBDTC"].str.slice(0, 10), T=sub["LBTESTCD"].map(tests))
+    wide = sub.sort_values("LBDTC").pivot_table(index=["USUBJID", "DATE"], columns="T", values="LBSTRESN",
+                                                aggfunc="last").dropna()
+    if wide.empty:
+        return pd.DataFrame(columns=["USUBJID", "DATE", "MELD"])
+    wide["MELD"] = [meld_score(r.CR, r.BI, r.INR) for r in wide.itertuples()]
+    return wide.reset_index().sort_values(["USUBJID", "DATE"]).groupby("USUBJID").tail(1)[["USUBJID", "DATE", "MELD"]]
+
+
+def check_stratum(data: SdtmData, cfg: dict) -> list[Finding]:
+    """The randomization stratum agrees with the MELD computed from screening labs."""
+    supp = data.get("SUPPDM")
+    if supp.empty:
+        return []
+    strata = supp[supp["QNAM"] == cfg["stratum"]["qnam"]].set_index("USUBJID")["QVAL"]
+    meld = screening_meld(data, cfg).set_index("USUBJID")
+    dm = data.get("DM").set_index("USUBJID")
+    out = []
+    for usubjid, stratum in strata.items():
+        if usubjid not in meld.index or stratum not in cfg["stratum"]["ranges"]:
+            continue
+        lo, hi = cfg["stratum"]["ranges"][stratum]
+        score = meld.at[usubjid, "MELD"]
+        if not lo <= score <= hi:
+            row = dm.loc[usubjid].copy()
+            row["USUBJID"] = usubjid
+            out.append(data.finding("DM", row, rule="EC-STRATUM-MELD", field="SUPPDM.STRATUM", value=stratum,
+                                    severity=WARNING, message=f"Randomized in stratum '{stratum}' but the MELD from "
+                                    f"the screening labs of {meld.at[usubjid, 'DATE']} is {score:g}."))
+    return out
+
+
+def _not_met(data: SdtmData) -> set[tuple[str, str]]:
+    ie = data.get("IE")
+    return set(zip(ie["USUBJID"], ie["IETESTCD"], strict=True)) if not ie.empty else set()
+
+
+def _screening_values(data: SdtmData, cfg: dict, test: str) -> dict[str, float]:
+    lb = data.get("LB")
+    if lb.empty:
+        return {}
+    sub = lb[(lb["VISITNUM"] == cfg["screening_visitnum"]) & (lb["LBTESTCD"] == test) & lb["LBSTRESN"].notna()]
+    return dict(sub.sort_values("LBDTC").groupby("USUBJID")["LBSTRESN"].last())
+
+
+def check_eligibility(data: SdtmData, cfg: dict, screen_failure_armcd: str) -> list[Finding]:
+    """Randomized subjects whose screening data contradict a criterion recorded as met."""
+    dm = data.get("DM")
+    if dm.empty:
+        return []
+    randomized = dm[dm["ARMCD"].fillna("") != screen_failure_armcd]
+    not_met = _not_met(data)
+    meld = dict(screening_meld(data, cfg)[["USUBJID", "MELD"]].itertuples(index=False))
+    out = []
+    for code, rule in cfg["eligibility"].items():
+        for _, row in randomized.iterrows():
+            u = row["USUBJID"]
+            if (u, code) in not_met:
+                continue
+            problem = _criterion_problem(data, cfg, rule, row, meld)
+            if problem:
+                out.append(data.finding("DM", row, rule=f"EC-ELIGIBILITY-{code}", field=code, severity=ERROR,
+                                        message=f"Eligibility {code} is recorded as met, but {problem}."))
+    return out
+
+
+def _criterion_problem(data: SdtmData, cfg: dict, rule: dict, row: pd.Series, meld: dict) -> str | None:
+    u = row["USUBJID"]
+    if rule["check"] == "age":
+        age = row.get("AGE")
+        if pd.notna(age) and not rule["min"] <= age <= rule["max"]:
+            return f"the age is {age:g}"
+    elif rule["check"] == "lab_min":
+        v = _screening_values(data, cfg, rule["test"]).get(u)
+        if v is not None and v < rule["min"]:
+            return f"the screening {rule['test']} is {v:g}"
+    elif rule["check"] == "any_of":
+        values = {t["test"]: _screening_values(data, cfg, t["test"]).get(u) for t in rule["tests"]}
+        if all(values[t["test"]] is not None for t in rule["tests"]) and not any(
+                (values[t["test"]] <= t["max"]) if "max" in t else (values[t["test"]] >= t["min"]) for t in rule["tests"]):
+            return "the screening " + " and ".join(f"{k} is {v:g}" for k, v in values.items())
+    elif rule["check"] == "meld":
+        v = meld.get(u)
+        if v is not None and not rule["min"] <= v <= rule["max"]:
+            return f"the screening MELD is {v:g}"
+    return None
+
+
+def check_visit_windows(data: SdtmData, study: StudyConfig) -> list[Finding]:
+    """Scheduled visits on a study day outside the visit's window (visits.csv)."""
+    sv = data.get("SV")
+    windows = {v.visitnum: v for v in study.visits if v.visitnum is not None and v.window_lo is not None}
+    out = []
+    if sv.empty or "SVSTDY" not in sv:
+        return out
+    for _, row in sv[sv["VISITNUM"].isin(windows) & sv["SVSTDY"].notna()].iterrows():
+        w = windows[row["VISITNUM"]]
+        first = int(row["SVSTDY"])
+        last = int(row["SVENDY"]) if pd.notna(row.get("SVENDY")) else first
+        # A visit spanning several days (randomization the day before the Day-1 infusion) is in its
+        # window when any of its days is.
+        if last < w.window_lo or first > w.window_hi:
+            days = f"{first}" if first == last else f"{first} to {last}"
+            out.append(data.finding("SV", row, rule="EC-VISIT-WINDOW", field="SVSTDTC", value=row["SVSTDTC"],
+                                    severity=WARNING, message=f"{w.visit} took place on study day {days}, "
+                                    f"outside its window (days {w.window_lo} to {w.window_hi})."))
+    return out
+
+
+def check_infusion_order(data: SdtmData) -> list[Finding]:
+    """Infusions follow the visit order, each starting after the previous one."""
+    ex = data.get("EX")
+    out = []
+    if ex.empty:
+        return out
+    for _, grp in ex.sort_values(["USUBJID", "VISITNUM"]).groupby("USUBJID"):
+        prev = None
+        for _, row in grp.iterrows():
+            if prev is not None and isinstance(row["EXSTDTC"], str) and row["EXSTDTC"] <= prev["EXSTDTC"]:
+                out.append(data.finding("EX", row, rule="EC-INFUSION-ORDER", field="EXSTDTC", value=row["EXSTDTC"],
+                                        message=f"The {row['VISIT']} infusion starts before the {prev['VISIT']} "
+                                        f"infusion ({prev['EXSTDTC']})."))
+            prev = row
+    return out
+
+
+def load_edit_check_config(study: StudyConfig) -> dict:
+    """The study's edit-check configuration."""
+    path = study.study_file("quality/edit_checks.yaml")
+    return yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def run_edit_checks(data: SdtmData, study: StudyConfig) -> list[Finding]:
+    """All clinical edit checks configured for the study."""
+    cfg = load_edit_check_config(study)
+    out = [*check_visit_windows(data, study), *check_infusion_order(data)]
+    if cfg:
+        out += [*check_stratum(data, cfg), *check_eligibility(data, cfg, study.screen_failure.armcd)]
+    return out
+
+

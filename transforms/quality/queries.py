@@ -1,0 +1,59 @@
+"""The data manager's query listing: one row per open finding, stable ids, new/open/resolved."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from transforms.quality.findings import BLOCKING, ERROR, WARNING, Findings
+
+QUERY_COLUMNS = ["QUERY_ID", "SITE", "SUBJID", "VISIT", "SOURCE", "FIELD", "VALUE", "RULE", "MESSAGE", "SEVERITY",
+                 "FIRST_SEEN", "STATUS"]
+_SEVERITY_ORDER = {BLOCKING: 0, ERROR: 1, WARNING: 2}
+
+
+def build_queries(findings: Findings, previous: pd.DataFrame | None, seen_on: str) -> pd.DataFrame:
+    """Queries of this release: findings keyed by a stable id; previous open queries that are gone are resolved."""
+    rows = {}
+    for f in findings.items:
+        qid = f.query_id
+        if qid in rows:
+            continue
+        rows[qid] = {"QUERY_ID": qid, "SITE": f.site, "SUBJID": f.subjid, "VISIT": f.visit,
+                     "SOURCE": f"{f.source}: {f.record}" if f.record else f.source, "FIELD": f.field,
+                     "VALUE": f.value, "RULE": f.rule, "MESSAGE": f.message, "SEVERITY": f.severity}
+    prev_open = pd.DataFrame(columns=QUERY_COLUMNS)
+    if previous is not None and not previous.empty:
+        prev_open = previous[previous["STATUS"].isin(["new", "open"])]
+    first_seen = dict(zip(prev_open["QUERY_ID"], prev_open["FIRST_SEEN"], strict=True))
+    for qid, row in rows.items():
+        row["FIRST_SEEN"] = first_seen.get(qid, seen_on)
+        row["STATUS"] = "open" if qid in first_seen else "new"
+    resolved = prev_open[~prev_open["QUERY_ID"].isin(rows)].assign(STATUS="resolved")
+    out = pd.concat([pd.DataFrame(list(rows.values()), columns=QUERY_COLUMNS), resolved[QUERY_COLUMNS]],
+                    ignore_index=True)
+    out = out.fillna("").astype("string")
+    order = out["SEVERITY"].map(_SEVERITY_ORDER).fillna(9)
+    return out.assign(_O=order).sort_values(["STATUS", "_O", "SITE", "SUBJID", "RULE", "QUERY_ID"],
+                                            kind="stable").drop(columns="_O").reset_index(drop=True)
+
+
+def read_previous_queries(release: Path | None) -> pd.DataFrame | None:
+    """The query listing of the previous release, if there is one."""
+    if release is None:
+        return None
+    p = release / "reports" / "queries.csv"
+    return pd.read_csv(p, dtype=str, keep_default_na=False) if p.exists() else None
+
+
+def write_queries(queries: pd.DataFrame, folder: Path) -> None:
+    """queries.csv (UTF-8) and queries.xlsx, the same rows."""
+    folder.mkdir(parents=True, exist_ok=True)
+    queries.to_csv(folder / "queries.csv", index=False, encoding="utf-8", lineterminator="\n")
+    with pd.ExcelWriter(folder / "queries.xlsx", engine="openpyxl") as xl:
+        queries.to_excel(xl, sheet_name="queries", index=False)
+        sheet = xl.sheets["queries"]
+        sheet.freeze_panes = "A2"
+        sheet.auto_filter.ref = sheet.dimensions
+        for col, width in zip("ABCDEFGHIJKL", (13, 8, 10, 12, 60, 18, 16, 22, 70, 9, 11, 9), strict=True):
+            sheet.column_dimensions[col].width = width

@@ -1,0 +1,112 @@
+"""Layer 2 checks GX cannot express on one table: across datasets and across variables with partial dates."""
+from __future__ import annotations
+
+
+from transforms.quality.findings import Finding
+from transforms.quality.sdtm_data import SdtmData
+from transforms.sdtm.derive import derive_study_day
+
+SUBJECT_DOMAINS_SKIP = {"DM", "TA", "TE", "TV", "TI", "TS"}
+
+
+def _common_precision(a: str, b: str) -> tuple[str, str]:
+    n = min(len(a), len(b), 10)
+    return a[:n], b[:n]
+
+
+def check_usubjid_in_dm(data: SdtmData) -> list[Finding]:
+    """Every USUBJID of every dataset is a subject of DM."""
+    known = set(data.get("DM")["USUBJID"]) if data.has("DM") else set()
+    out = []
+    for d in data.domains():
+        df = data.get(d)
+        if d in SUBJECT_DOMAINS_SKIP or "USUBJID" not in df:
+            continue
+        for _, row in df[~df["USUBJID"].isin(known)].iterrows():
+            out.append(data.finding(d, row, rule="SDTM-USUBJID-DM", field="USUBJID", value=row["USUBJID"],
+                                    message="The subject of this record is not in DM."))
+    return out
+
+
+def check_end_not_before_start(data: SdtmData) -> list[Finding]:
+    """--ENDTC is not before --STDTC (compared at the precision both have)."""
+    out = []
+    for d in data.domains():
+        df = data.get(d)
+        st, en = f"{d}STDTC", f"{d}ENDTC"
+        if st not in df or en not in df:
+            continue
+        both = df[df[st].notna() & df[en].notna()]
+        for _, row in both.iterrows():
+            a, b = _common_precision(row[st], row[en])
+            if b < a:
+                out.append(data.finding(d, row, rule="SDTM-END-BEFORE-START", field=en, value=row[en],
+                                        message=f"The end date {row[en]} is before the start date {row[st]}."))
+    return out
+
+
+def check_not_after_death(data: SdtmData) -> list[Finding]:
+    """No observation dated after the subject's death (disposition and death details excepted)."""
+    dm = data.get("DM")
+    if dm.empty or "DTHDTC" not in dm:
+        return []
+    death = {u: d for u, d in zip(dm["USUBJID"], dm["DTHDTC"], strict=True) if isinstance(d, str)}
+    out = []
+    for d in data.domains():
+        if d in SUBJECT_DOMAINS_SKIP | {"DS", "DD", "SV"} or d.startswith("SUPP"):
+            continue
+        df = data.get(d)
+        cols = [c for c in (f"{d}DTC", f"{d}STDTC") if c in df]
+        for col in cols:
+            sub = df[df["USUBJID"].isin(death) & df[col].notna()]
+            for _, row in sub.iterrows():
+                a, b = _common_precision(row[col], death[row["USUBJID"]])
+                if a > b:
+                    out.append(data.finding(d, row, rule="SDTM-AFTER-DEATH", field=col, value=row[col],
+                                            message=f"Dated after the subject's death ({death[row['USUBJID']]})."))
+    return out
+
+
+def check_one_unit_per_test(data: SdtmData) -> list[Finding]:
+    """One standard unit per LBTESTCD (and per VSTESTCD)."""
+    out = []
+    for d in ("LB", "VS"):
+        df = data.get(d)
+        if df.empty:
+            continue
+        units = df.dropna(subset=[f"{d}STRESU"]).groupby(f"{d}TESTCD")[f"{d}STRESU"].unique()
+        for test, values in units.items():
+            if len(values) > 1:
+                row = df[(df[f"{d}TESTCD"] == test)].iloc[0]
+                out.append(data.finding(d, row, rule="SDTM-ONE-UNIT", field=f"{d}STRESU", value=", ".join(sorted(values)),
+                                        message=f"{test} has more than one standard unit."))
+    return out
+
+
+def check_study_day(data: SdtmData) -> list[Finding]:
+    """--DY agrees with --DTC and DM.RFSTDTC (and is never 0)."""
+    dm = data.get("DM")
+    if dm.empty:
+        return []
+    rf = dict(zip(dm["USUBJID"], dm["RFSTDTC"], strict=True))
+    out = []
+    for d in data.domains():
+        df = data.get(d)
+        for suffix, dy in (("DTC", "DY"), ("STDTC", "STDY"), ("ENDTC", "ENDY")):
+            dtc, dyc = f"{d}{suffix}", f"{d}{dy}"
+            if dtc not in df or dyc not in df:
+                continue
+            expected = derive_study_day(df[dtc], df["USUBJID"].map(rf))
+            bad = df[(expected.fillna(-99999) != df[dyc].fillna(-99999))]
+            for _, row in bad.iterrows():
+                out.append(data.finding(d, row, rule="SDTM-STUDY-DAY", field=dyc, value=str(row[dyc]),
+                                        message=f"{dyc} does not agree with {dtc} and RFSTDTC."))
+    return out
+
+
+def run_sdtm_checks(data: SdtmData) -> list[Finding]:
+    """All cross-dataset SDTM checks."""
+    return [*check_usubjid_in_dm(data), *check_end_not_before_start(data), *check_not_after_death(data),
+            *check_one_unit_per_test(data), *check_study_day(data)]
+
+

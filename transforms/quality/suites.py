@@ -1,0 +1,255 @@
+"""Build the study's GX suites (raw EDC, raw LIS per site, SDTM per domain) from its metadata.
+
+The suites are generated from the study's own data (eCRF metadata, lab maps, SDTMIG metadata, CT)
+and committed as GX JSON under expectations/<study>/; a test keeps the committed files in step.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from transforms.config import StudyConfig, read_csv_rows
+from transforms.odm.metadata import load_metadata
+from transforms.quality.gx_runner import EXPECTATIONS
+from transforms.sdtm.spec import load_spec
+from transforms.standards import ct
+from transforms.standards.metadata import dataset_meta, variable_meta
+
+ERROR, WARNING = "error", "warning"
+ISO8601 = (r"^\d{4}(?:-(?:0[1-9]|1[0-2])(?:-(?:0[1-9]|[12]\d|3[01])"
+           r"(?:T(?:[01]\d|2[0-3])(?::[0-5]\d(?::[0-5]\d)?)?)?)?)?$")
+RESULT_PATTERN = r"^(?:\s*[-+]?\d+(?:\.\d+)?\s*|\s*(?:<=|>=|<|>|≤|≥)\s*\d+(?:\.\d+)?\s*)$"
+
+
+def _exp(etype: str, meta: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    if "row_condition" in kwargs:
+        kwargs["condition_parser"] = "pandas"
+    return {"type": etype, "kwargs": kwargs, "meta": meta}
+
+
+def _meta(rule: str, field: str, message: str, severity: str = ERROR, show_value: bool = True) -> dict[str, Any]:
+    return {"rule_id": rule, "field": field, "message": message, "severity": severity, "show_value": show_value}
+
+
+def _suite(name: str, expectations: list[dict[str, Any]], notes: str) -> dict[str, Any]:
+    return {"name": name, "expectations": expectations, "meta": {"great_expectations_version": "1.24.1"},
+            "notes": notes}
+
+
+def raw_edc_suite(study: StudyConfig) -> dict[str, Any]:
+    """Every ODM item value against its ItemDef (DataType, Length, CodeList) and every OID known."""
+    meta = load_metadata(study.metadata_path)
+    idents = set(study.identifiers.items)
+    e = [
+        _exp("expect_column_values_to_be_in_set", _meta("RAW-EDC-OID", "ItemOID", "This item is not defined in "
+             "the eCRF (metadata.xml); the EDC export and the eCRF version disagree."),
+             column="ITEMOID", value_set=sorted(meta.items)),
+        _exp("expect_column_values_to_be_in_set", _meta("RAW-EDC-OID", "StudyEventOID", "This visit (study event) "
+             "is not defined in the eCRF."), column="EVENTOID", value_set=sorted(meta.events)),
+        _exp("expect_column_values_to_be_in_set", _meta("RAW-EDC-OID", "FormOID", "This form is not defined in "
+             "the eCRF."), column="FORMOID", value_set=sorted(meta.forms)),
+        _exp("expect_column_values_to_be_in_set", _meta("RAW-EDC-SITE", "SiteRef", "The subject is not assigned "
+             "to a known site."), column="SITEID", value_set=sorted(meta.locations)),
+        _exp("expect_column_pair_values_to_be_in_set", _meta("RAW-EDC-ITEM-GROUP", "ItemOID", "This item was "
+             "entered in an item group of the eCRF that does not contain it."), column_A="IGOID", column_B="ITEMOID",
+             value_pairs_set=sorted([g.oid, i] for g in meta.item_groups.values() for i in g.item_oids)),
+    ]
+    for oid, item in sorted(meta.items.items()):
+        cond = f'ITEMOID=="{oid}"'
+        show = oid not in idents and not (item.datatype == "text" and item.codelist_oid is None)
+        q = f"'{item.question}'"
+        cl = meta.codelist_of(oid)
+        if cl is not None:
+            allowed = ", ".join(f"{k} ({v})" for k, v in cl.decodes.items())
+            e.append(_exp("expect_column_values_to_be_in_set", _meta("RAW-EDC-CODELIST", oid,
+                          f"The answer to {q} is not one of the eCRF choices: {allowed}.", show_value=show),
+                          column="VALUE", value_set=sorted(cl.decodes), row_condition=cond))
+        elif item.datatype in ("integer", "float"):
+            pattern = r"^-?\d+$" if item.datatype == "integer" else r"^-?\d+(?:\.\d+)?$"
+            e.append(_exp("expect_column_values_to_match_regex", _meta(f"RAW-EDC-{item.datatype.upper()}", oid,
+                          f"{q} must be a {'whole ' if item.datatype == 'integer' else ''}number (decimal point '.')."),
+                          column="VALUE", regex=pattern, row_condition=cond))
+        elif item.datatype == "date":
+            e.append(_exp("expect_column_values_to_match_strftime_format", _meta("RAW-EDC-DATE", oid,
+                          f"{q} must be a real calendar date written YYYY-MM-DD."),
+                          column="VALUE", strftime_format="%Y-%m-%d", row_condition=cond))
+        elif item.datatype == "partialDate":
+            m = _meta("RAW-EDC-DATE", oid, f"{q} must be a real date written YYYY, YYYY-MM or YYYY-MM-DD.")
+            e.append(_exp("expect_column_values_to_match_regex", m, column="VALUE",
+                          regex=r"^\d{4}(?:-\d{2}(?:-\d{2})?)?$", row_condition=cond))
+            e.append(_exp("expect_column_values_to_match_strftime_format", m, column="VALUE", strftime_format="%Y-%m",
+                          row_condition=f"{cond} and VALUE.str.len()==7"))
+            e.append(_exp("expect_column_values_to_match_strftime_format", m, column="VALUE",
+                          strftime_format="%Y-%m-%d", row_condition=f"{cond} and VALUE.str.len()==10"))
+        elif item.datatype == "datetime":
+            m = _meta("RAW-EDC-DATETIME", oid, f"{q} must be a real date and time written YYYY-MM-DDThh:mm.")
+            e.append(_exp("expect_column_values_to_match_regex", m, column="VALUE",
+                          regex=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?$", row_condition=cond))
+            e.append(_exp("expect_column_values_to_match_strftime_format", m, column="VALUE",
+                          strftime_format="%Y-%m-%dT%H:%M", row_condition=f"{cond} and VALUE.str.len()==16"))
+            e.append(_exp("expect_column_values_to_match_strftime_format", m, column="VALUE",
+                          strftime_format="%Y-%m-%dT%H:%M:%S", row_condition=f"{cond} and VALUE.str.len()==19"))
+        if item.datatype == "text" and cl is None and item.length:
+            e.append(_exp("expect_column_value_lengths_to_be_between", _meta("RAW-EDC-LENGTH", oid,
+                          f"{q} is longer than the {item.length} characters the eCRF allows.", show_value=False),
+                          column="VALUE", min_value=0, max_value=item.length, row_condition=cond))
+    return _suite("raw_edc_items", e, "Layer 1: the EDC snapshot's items against the eCRF (metadata.xml).")
+
+
+def raw_lab_suite(study: StudyConfig, site: str) -> dict[str, Any]:
+    """A site's LIS rows: parsable times, known tests, the expected unit per test, a readable result."""
+    lab = study.sites[site].lab
+    tests = study.lab_tests(site)
+    fmt = lab.datetime_format
+    shown = fmt.replace("%Y", "YYYY").replace("%m", "MM").replace("%d", "DD").replace("%H", "HH").replace("%M", "MM")
+    e = [
+        _exp("expect_column_values_to_match_strftime_format", _meta("RAW-LIS-DATETIME", "collection time",
+             f"The collection time must be written {shown}."), column="COLLDTM", strftime_format=fmt),
+        _exp("expect_column_values_to_match_strftime_format", _meta("RAW-LIS-DATETIME", "report time",
+             f"The report time must be written {shown}."), column="REPORTDTM", strftime_format=fmt),
+        _exp("expect_column_values_to_be_in_set", _meta("RAW-LIS-UNKNOWN-TEST", "test", "This test is not in the "
+             f"study's laboratory map for {site}; it cannot be reported until it is mapped."),
+             column="TEST", value_set=sorted(tests)),
+        _exp("expect_column_values_to_match_regex_list", _meta("RAW-LIS-RESULT", "result", "The result is neither "
+             "a number, a limit such as <0.5 or >1000, nor a known comment."), column="RESULT",
+             regex_list=[RESULT_PATTERN, r"^$", *[f"^{_re(t)}$" for t in sorted(study.lab_result_text)]],
+             match_on="any"),
+    ]
+    for name, t in sorted(tests.items()):
+        units = {"" if t.local_unit is None else t.local_unit}
+        units |= {alias for alias, unit in study.unit_aliases.items() if unit == t.local_unit}
+        e.append(_exp("expect_column_values_to_be_in_set", _meta("RAW-LIS-UNIT", "unit",
+                      f"The unit of {t.lbtest} ({name}) must be {t.local_unit or 'empty'}; results in another unit "
+                      "cannot be converted."), column="UNIT", value_set=sorted(units),
+                      row_condition=f'TEST=="{name}"'))
+    if lab.status:
+        codes = sorted({*lab.status.final, *lab.status.corrected, *lab.status.cancelled})
+        e.append(_exp("expect_column_values_to_be_in_set", _meta("RAW-LIS-STATUS", "status",
+                      f"The result status must be one of {', '.join(codes)}."), column="STATUS", value_set=codes))
+    return _suite(f"raw_lab_{site.lower()}", e, f"Layer 1: {site} LIS rows against lis-export.md and the lab map.")
+
+
+def _re(text: str) -> str:
+    import re
+    return re.escape(text)
+
+
+# CT that depends on another variable (a test code set per category) or covers only
+# qualitative results: checked elsewhere, not as one value set.
+CONDITIONAL_CT = ("STRESC", "ORRES", "RSTESTCD", "RSTEST")
+# Required variables whose emptiness the build already reports in words a site understands
+# (CODING-UNCODED: the verbatim term is not in the coding table).
+REPORTED_BY_BUILD = {"AEDECOD"}
+
+
+def ct_extensions(study: StudyConfig) -> dict[str, set[str]]:
+    """Reviewed sponsor terms of extensible codelists (quality/ct_extensions.csv)."""
+    path = study.study_file("quality/ct_extensions.csv")
+    out: dict[str, set[str]] = {}
+    for r in read_csv_rows(path) if path.exists() else []:
+        out.setdefault(r["CODELIST"], set()).add(r["VALUE"])
+    return out
+
+
+def sdtm_suite(study: StudyConfig, domain: str) -> dict[str, Any]:
+    """One SDTM dataset: required/expected variables, CT values, ISO 8601 dates, keys, no Day 0, limits."""
+    extensions = ct_extensions(study)
+    e = []
+    variables = variable_meta(domain)
+    for v in variables:
+        if v.core in ("Req", "Exp"):
+            e.append(_exp("expect_column_to_exist", _meta("SDTM-VAR-PRESENT", v.name,
+                          f"{domain}.{v.name} ({v.core}) must be in the dataset."), column=v.name))
+        if v.core == "Req" and v.name not in REPORTED_BY_BUILD:
+            e.append(_exp("expect_column_values_to_not_be_null", _meta("SDTM-REQ-NULL", v.name,
+                          f"{domain}.{v.name} is required and may not be empty."), column=v.name))
+    return {"variables": {v.name: v for v in variables}, "expectations": e, "extensions": extensions}
+
+
+def sdtm_value_expectations(domain: str, columns: list[str], extensions: dict[str, set[str]],
+                            limits: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """Value-level expectations for the columns a dataset has."""
+    e = []
+    meta = {v.name: v for v in variable_meta(domain)}
+    for name in columns:
+        v = meta.get(name)
+        if v is None:
+            continue
+        if (v.codelist and v.codelist in ct.codelist_names() and not name.endswith(CONDITIONAL_CT)):
+            cl = ct.codelist(v.codelist)
+            allowed = set(cl.terms) | (extensions.get(v.codelist, set()) if cl.extensible else set())
+            for other in v.codelists[1:]:
+                if other in ct.codelist_names():
+                    allowed |= set(ct.codelist(other).terms) | extensions.get(other, set())
+            e.append(_exp("expect_column_values_to_be_in_set", _meta(
+                "SDTM-CT", name, f"{domain}.{name} must be a term of CDISC codelist {v.codelist}"
+                + (" (extensible: sponsor terms are reviewed in quality/ct_extensions.csv)" if cl.extensible else "")
+                + ".",
+                severity=ERROR if not cl.extensible else WARNING), column=name, value_set=sorted(allowed)))
+        if name.endswith("DTC"):
+            e.append(_exp("expect_column_values_to_match_regex", _meta("SDTM-ISO8601", name,
+                          f"{domain}.{name} must be an ISO 8601 date/time (partial dates allowed)."),
+                          column=name, regex=ISO8601))
+        if name.endswith(("DY", "STDY", "ENDY")) and name != "VISITDY" and v.type == "Num":
+            e.append(_exp("expect_column_values_to_not_be_in_set", _meta("SDTM-DAY0", name,
+                          f"{domain}.{name}: there is no study day 0."), column=name, value_set=[0]))
+    seq = f"{domain}SEQ"
+    if seq in columns and "USUBJID" in columns:
+        e.append(_exp("expect_compound_columns_to_be_unique", _meta("SDTM-KEY", seq,
+                      f"USUBJID + {seq} must identify one {domain} record."), column_list=["USUBJID", seq]))
+    keys = [k for k in dataset_meta(domain).keys if k in columns]
+    if len(keys) > 1 and keys != ["STUDYID", "USUBJID", seq]:
+        e.append(_exp("expect_compound_columns_to_be_unique", _meta("SDTM-NATURAL-KEY", " ".join(keys),
+                      f"The natural key {' + '.join(keys)} should identify one {domain} record.", severity=WARNING),
+                      column_list=keys))
+    if domain == "LB":
+        for lim in limits:
+            e.append(_exp("expect_column_values_to_be_between", _meta("LB-PHYSIOLOGICAL", "LBSTRESN",
+                          f"{lim['LBTESTCD']} outside {lim['LOW']}-{lim['HIGH']} {lim['UNIT']} is not a plausible "
+                          "value for a living patient; please check the laboratory report."),
+                          column="LBSTRESN", min_value=float(lim["LOW"]), max_value=float(lim["HIGH"]),
+                          row_condition=f'LBTESTCD=="{lim["LBTESTCD"]}"'))
+    return e
+
+
+def sdtm_suites(study: StudyConfig, domains_columns: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
+    """SDTM suites for the datasets and columns a release has."""
+    limits_path = study.study_file("quality/lab_limits.csv")
+    limits = read_csv_rows(limits_path) if limits_path.exists() else []
+    out = {}
+    for domain, columns in sorted(domains_columns.items()):
+        base = sdtm_suite(study, domain)
+        exps = base["expectations"] + sdtm_value_expectations(domain, columns, base["extensions"], limits)
+        out[f"sdtm_{domain.lower()}"] = _suite(f"sdtm_{domain.lower()}", exps,
+                                               f"Layer 2: SDTMIG 3.4 {domain} conformance and plausibility.")
+    return out
+
+
+def all_suites(study: StudyConfig) -> dict[str, dict[str, Any]]:
+    """Every suite of the study, by name."""
+    from transforms.sdtm.build import sdtm_domains
+
+    suites = {"raw_edc_items": raw_edc_suite(study)}
+    for site, cfg in sorted(study.sites.items()):
+        if cfg.lab:
+            suites[f"raw_lab_{site.lower()}"] = raw_lab_suite(study, site)
+    spec = load_spec(study)
+    domains = sdtm_domains(spec)
+    with_supp = {d: [v.name for v in variable_meta(d)] for d in domains}
+    for d in sorted({r.domain for r in spec.rules if r.domain.startswith("SUPP")}):
+        with_supp[d] = [v.name for v in variable_meta("SUPPQUAL")]
+    suites.update(sdtm_suites(study, with_supp))
+    return suites
+
+
+def write_suites(study: StudyConfig, root: Path = EXPECTATIONS) -> list[Path]:
+    """Write every suite of the study as GX JSON (sorted keys, stable)."""
+    folder = root / study.study_id.lower()
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, suite in all_suites(study).items():
+        p = folder / f"{name}.json"
+        p.write_text(json.dumps(suite, indent=1, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
+        paths.append(p)
+    return paths
