@@ -1,6 +1,8 @@
 """Shared fixtures: the study configuration and the tiny example drop shipped with the tests."""
 from __future__ import annotations
 
+import csv
+import re
 from pathlib import Path
 
 import pytest
@@ -21,3 +23,22 @@ def study() -> StudyConfig:
 def examples() -> Path:
     """The example drop from the study's contracts (examples/)."""
     return EXAMPLES
+
+
+def drop_identifiers(drop: Path) -> tuple[set[str], set[str], set[str]]:
+    """(MRNs, patient names, initials) present in a drop's input files, read independently of the pipeline."""
+    mrns, names, initials = set(), set(), set()
+    for p in (drop / "lab" / "SITE01").glob("*.csv"):
+        for row in csv.reader(p.read_text(encoding="gb18030").splitlines()[1:]):
+            if len(row) > 1:
+                mrns.add(row[0])
+                names.add(row[1])
+    for p in (drop / "lab" / "SITE02").glob("*.csv"):
+        for row in csv.reader(p.read_text(encoding="utf-8-sig").splitlines()[1:]):
+            if row:
+                mrns.add(row[0])
+    for p in (drop / "edc").glob("*.xml"):
+        text = p.read_text(encoding="utf-8")
+        mrns |= set(re.findall(r'ItemOID="I.MRN" Value="([^"]+)"', text))
+        initials |= set(re.findall(r'ItemOID="I.INITIALS" Value="([^"]+)"', text))
+    return mrns, names, initials

@@ -1,7 +1,6 @@
 """End to end on synthetic drops: SDTM against the generator's ground truth, blinding and privacy."""
 from __future__ import annotations
 
-import csv
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,6 +9,7 @@ import pandas as pd
 import pytest
 
 from transforms.pipeline import run_pipeline
+from conftest import drop_identifiers
 from transforms.synth import synthesize
 
 N = 80
@@ -113,35 +113,16 @@ def test_blinded_build_reveals_no_arm(blinded):
         assert not text & {"MSC", "PBO", "PLACEBO", "MESENCHYMAL STEM CELLS"}, p.name
 
 
-def _identifiers(drop: Path) -> tuple[set[str], set[str], set[str]]:
-    from transforms.ingest.edc import ingest_snapshot  # noqa: PLC0415 (test helper)
-    mrns, names, initials = set(), set(), set()
-    for p in (drop / "lab" / "SITE01").glob("*.csv"):
-        for row in csv.reader(p.read_text(encoding="gb18030").splitlines()[1:]):
-            mrns.add(row[0])
-            names.add(row[1])
-    for p in (drop / "lab" / "SITE02").glob("*.csv"):
-        for row in csv.reader(p.read_text(encoding="utf-8-sig").splitlines()[1:]):
-            mrns.add(row[0])
-    import re
-    for p in (drop / "edc").glob("*.xml"):
-        text = p.read_text(encoding="utf-8")
-        mrns |= set(re.findall(r'ItemOID="I.MRN" Value="([^"]+)"', text))
-        initials |= set(re.findall(r'ItemOID="I.INITIALS" Value="([^"]+)"', text))
-    del ingest_snapshot
-    return mrns, names, initials
-
-
 def test_no_identifier_in_any_output(unblinded):
     drop, release, _ = unblinded
-    mrns, names, initials = _identifiers(drop)
+    mrns, names, initials = drop_identifiers(drop)
     assert mrns and names and initials
     out = release.parent.parent
     for p in out.rglob("*"):
         if not p.is_file():
             continue
-        if p.suffix == ".parquet":
-            df = pd.read_parquet(p)
+        if p.suffix in (".parquet", ".xlsx"):
+            df = pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_excel(p, dtype=str)
             values = [str(v) for c in df.columns for v in df[c].dropna().unique()]
             free = [str(v) for c in df.columns if c in FREE_TEXT for v in df[c].dropna().unique()]
         else:

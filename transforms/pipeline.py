@@ -155,7 +155,11 @@ def step_validate_raw_lab(ws: Workspace, study: StudyConfig, site: str) -> dict[
     from transforms.ingest.lab import raw_path
     from transforms.quality.validate import validate_raw_lab
 
-    findings = validate_raw_lab(pd.read_parquet(raw_path(ws.staged / f"lab_{site}.parquet")), study, site)
+    items = pd.read_parquet(ws.staged / "edc_items.parquet", columns=["SITEID", "SUBJECTKEY", "ITEMOID", "VALUE"])
+    links = items[(items["ITEMOID"] == study.identifiers.link_item) & (items["SITEID"] == site)]
+    subject_of_mrn = dict(zip(links["VALUE"].str.strip(), links["SUBJECTKEY"], strict=True))
+    findings = validate_raw_lab(pd.read_parquet(raw_path(ws.staged / f"lab_{site}.parquet")), study, site,
+                                subject_of_mrn)
     Findings(findings).write(ws.findings / f"raw_lab_{site}.parquet")
     return {"findings": len(findings)}
 

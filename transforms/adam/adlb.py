@@ -6,6 +6,7 @@ import pandas as pd
 from transforms.adam.config import AdamConfig
 from transforms.adam.derive import (
     Y,
+    is_y,
     derive_analysis_datetime,
     derive_analysis_flag,
     derive_analysis_window,
@@ -73,7 +74,7 @@ def derive_lab_analysis(sdtm: SdtmRelease, adsl: pd.DataFrame, cfg: AdamConfig) 
     lab[["CHG", "PCHG"]] = derive_change_from_baseline(lab["AVAL"], lab["BASE"], post)
     win = derive_analysis_window(lab["ADY"].where(post), cfg.windows)
     lab[win.columns] = win
-    is_base = lab["ABLFL"] == Y
+    is_base = is_y(lab["ABLFL"])
     lab.loc[is_base, "AVISIT"] = BASELINE_VISIT[0]
     lab.loc[is_base, "AVISITN"] = BASELINE_VISIT[1]
     chosen = derive_analysis_flag(lab, [*by, "AVISITN"], lab["AVISITN"].notna() & lab["AVAL"].notna() & post,
@@ -86,7 +87,8 @@ def derive_lab_analysis(sdtm: SdtmRelease, adsl: pd.DataFrame, cfg: AdamConfig) 
 
 def derive_screening_flag(lab: pd.DataFrame, cfg: AdamConfig) -> pd.Series:
     """ANL02FL: the screening-day MELD (the last MELD of the screening visit), for the stratum check."""
-    meld = lab[(lab["PARAMCD"] == cfg.meld.paramcd) & (lab["VISIT"] == cfg.adsl.screening_visit) & lab["AVAL"].notna()]
+    meld = lab[lab["PARAMCD"].eq(cfg.meld.paramcd).fillna(False) & lab["VISIT"].eq(cfg.adsl.screening_visit).fillna(False)
+               & lab["AVAL"].notna()]
     flag = pd.Series(pd.NA, index=lab.index, dtype="string")
     last = meld.sort_values(["USUBJID", "ADT", "ADTM"], kind="stable", na_position="first").groupby("USUBJID").tail(1)
     flag.loc[last.index] = Y

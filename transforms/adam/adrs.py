@@ -59,24 +59,30 @@ def _criterion_records(c: Criterion, subjects: pd.DataFrame, sdtm: SdtmRelease, 
 
 
 def derive_alive_not_transplanted(subjects: pd.DataFrame, visit_date: pd.Series, horizon_days: int) -> pd.DataFrame:
-    """Alive and not transplanted at the visit: N when death or transplantation came by the later of
-    randomization + horizon and the visit; Y when the subject was seen at the visit (or known alive to the
-    horizon) without either; empty when unknown."""
-    end = pd.concat([subjects["RANDDT"] + pd.Timedelta(days=horizon_days), visit_date], axis=1).max(axis=1)
-    died = subjects["DTHDT"].notna() & (subjects["DTHDT"] <= end)
-    transplanted = subjects["LTDT"].notna() & (subjects["LTDT"] <= end)
-    known_alive = visit_date.notna() | (subjects["LSTALVDT"] >= subjects["RANDDT"] + pd.Timedelta(days=horizon_days))
-    flag = pd.Series(pd.NA, index=subjects.index, dtype="string")
-    flag[known_alive.fillna(False).astype(bool)] = Y
-    flag[(died | transplanted).fillna(False).astype(bool)] = "N"
-    fact_date = subjects[["DTHDT", "LTDT"]].where(pd.concat([died, transplanted], axis=1).to_numpy()).min(axis=1)
-    adt = fact_date.where(flag == "N", visit_date.where(visit_date.notna(), subjects["LSTALVDT"].where(flag == Y)))
-    srcvar = np.where(died & (subjects["DTHDT"] == adt), "DTHDT", np.where(transplanted & (subjects["LTDT"] == adt), "LTDT",
-                      np.where(flag == Y, np.where(visit_date.notna(), "ADT", "LSTALVDT"), None)))
-    return pd.DataFrame({"USUBJID": subjects["USUBJID"], "CRIT1FL": flag, "AVALC": flag, "ADT": adt,
-                         "SRCDOM": np.where(pd.Series(srcvar).isin(["DTHDT", "LTDT", "LSTALVDT"]), "ADSL",
-                                            np.where(srcvar == "ADT", "ADRS", None)),
-                         "SRCVAR": srcvar}, index=subjects.index)
+    """Alive and not transplanted at the visit (CRIT1FL/AVALC, ADT, SRCDOM/SRCVAR), one row per subject.
+
+    N when death or liver transplantation came on or before the later of randomization + horizon and
+    the visit date; Y when neither did and the subject was seen at the visit or known alive to the
+    horizon; empty when unknown (lost before the visit).
+    """
+    rows = []
+    for (_, s), visit in zip(subjects.iterrows(), visit_date.tolist(), strict=True):
+        horizon = s["RANDDT"] + pd.Timedelta(days=horizon_days) if pd.notna(s["RANDDT"]) else pd.NaT
+        end = max(d for d in (horizon, visit) if pd.notna(d)) if pd.notna(horizon) or pd.notna(visit) else pd.NaT
+        facts = sorted((s[v], v) for v in ("DTHDT", "LTDT") if pd.notna(s[v]) and pd.notna(end) and s[v] <= end)
+        if facts:
+            rows.append(("N", facts[0][0], "ADSL", facts[0][1]))
+        elif pd.notna(visit):
+            rows.append((Y, visit, "ADRS", "ADT"))
+        elif pd.notna(s["LSTALVDT"]) and pd.notna(horizon) and s["LSTALVDT"] >= horizon:
+            rows.append((Y, s["LSTALVDT"], "ADSL", "LSTALVDT"))
+        else:
+            rows.append((None, pd.NaT, None, None))
+    out = pd.DataFrame(rows, columns=["CRIT1FL", "ADT", "SRCDOM", "SRCVAR"], index=subjects.index)
+    out.insert(0, "USUBJID", subjects["USUBJID"])
+    out["CRIT1FL"] = out["CRIT1FL"].astype("string")
+    out["AVALC"] = out["CRIT1FL"]
+    return out
 
 
 def derive_adrs(sdtm: SdtmRelease, adsl: pd.DataFrame, adlb: pd.DataFrame, cfg: AdamConfig) -> pd.DataFrame:

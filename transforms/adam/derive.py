@@ -20,6 +20,11 @@ from transforms.sdtm.derive import dtc_date, dtc_datetime, nrind
 Y = "Y"
 
 
+def is_y(flag: pd.Series) -> pd.Series:
+    """A plain boolean mask of flag == 'Y' (empty counts as not Y, never as unknown)."""
+    return flag.eq(Y).fillna(False).astype(bool)
+
+
 # --- dates ------------------------------------------------------------------------------------
 
 def derive_analysis_datetime(dtc: pd.Series) -> pd.DataFrame:
@@ -71,7 +76,7 @@ def derive_baseline_flag(df: pd.DataFrame, by: Sequence[str], value: str = "AVAL
 
 def derive_baseline(df: pd.DataFrame, by: Sequence[str], source: str, flag: str = "ABLFL") -> pd.Series:
     """The value of `source` on the group's baseline record, repeated on every record of the group."""
-    base = df.loc[df[flag] == Y, [*by, source]].drop_duplicates(subset=list(by), keep="last")
+    base = df.loc[is_y(df[flag]), [*by, source]].drop_duplicates(subset=list(by), keep="last")
     keyed = df[list(by)].merge(base, on=list(by), how="left")
     return pd.Series(keyed[source].to_numpy(), index=df.index, dtype=df[source].dtype)
 

@@ -81,7 +81,7 @@ def arrow_type(v: AdamVariable) -> pa.DataType:
     if v.type == "Char":
         return pa.string()
     if v.name.endswith("DTM"):
-        return pa.timestamp("s")
+        return pa.timestamp("ms")
     if v.name.endswith("DT"):
         return pa.date32()
     return pa.int64() if _INTEGER.match(v.name) else pa.float64()

@@ -335,13 +335,13 @@ def write_xpt(parquet_path: Path, xpt_path: Path, data_cut: str | date | None = 
     return written
 
 
-def write_release_xpt(sdtm_dir: Path, data_cut: str | date | None = None) -> list[str]:
-    """Write every `<name>.parquet` of a folder as `<name>.xpt` beside it; returns the dataset names."""
+def write_release_xpt(sdtm_dir: Path, data_cut: str | date | None = None, out_dir: Path | None = None) -> list[str]:
+    """Write every `<name>.parquet` of a folder as `<name>.xpt` (beside it, or in out_dir); returns the names."""
     written: list[str] = []
     for path in sorted(sdtm_dir.glob("*.parquet")):
         if path.stem.upper() in written:
             continue  # a SUPP-- its parent already wrote with the overflow of long text
-        written.extend(write_xpt(path, path.with_suffix(".xpt"), data_cut))
+        written.extend(write_xpt(path, (out_dir or sdtm_dir) / f"{path.stem}.xpt", data_cut))
     return written
 
 

@@ -51,6 +51,10 @@ def raw_edc_suite(study: StudyConfig) -> dict[str, Any]:
              "the eCRF."), column="FORMOID", value_set=sorted(meta.forms)),
         _exp("expect_column_values_to_be_in_set", _meta("RAW-EDC-SITE", "SiteRef", "The subject is not assigned "
              "to a known site."), column="SITEID", value_set=sorted(meta.locations)),
+        _exp("expect_compound_columns_to_be_unique", _meta("RAW-EDC-DUPLICATE", "ItemOID", "The same item of the "
+             "same form and repeat is exported twice; only the last value is used. Please remove the duplicate."),
+             column_list=["SUBJECTKEY", "EVENTOID", "EVENTREPEAT", "FORMOID", "FORMREPEAT", "IGOID", "IGREPEAT",
+                          "ITEMOID"]),
         _exp("expect_column_pair_values_to_be_in_set", _meta("RAW-EDC-ITEM-GROUP", "ItemOID", "This item was "
              "entered in an item group of the eCRF that does not contain it."), column_A="IGOID", column_B="ITEMOID",
              value_pairs_set=sorted([g.oid, i] for g in meta.item_groups.values() for i in g.item_oids)),
@@ -203,19 +207,19 @@ def sdtm_value_expectations(domain: str, columns: list[str], extensions: dict[st
         e.append(_exp("expect_compound_columns_to_be_unique", _meta("SDTM-NATURAL-KEY", " ".join(keys),
                       f"The natural key {' + '.join(keys)} should identify one {domain} record.", severity=WARNING),
                       column_list=keys))
-    if domain == "LB":
-        for lim in limits:
-            e.append(_exp("expect_column_values_to_be_between", _meta("LB-PHYSIOLOGICAL", "LBSTRESN",
-                          f"{lim['LBTESTCD']} outside {lim['LOW']}-{lim['HIGH']} {lim['UNIT']} is not a plausible "
-                          "value for a living patient; please check the laboratory report."),
-                          column="LBSTRESN", min_value=float(lim["LOW"]), max_value=float(lim["HIGH"]),
-                          row_condition=f'LBTESTCD=="{lim["LBTESTCD"]}"'))
+    for lim in (x for x in limits if x["DOMAIN"] == domain):
+        d, test = lim["DOMAIN"], lim["TESTCD"]
+        e.append(_exp("expect_column_values_to_be_between", _meta(f"{d}-PLAUSIBLE", f"{d}STRESN",
+                      f"{test} outside {lim['LOW']}-{lim['HIGH']} {lim['UNIT']} is not a plausible value; "
+                      "please check the source document."),
+                      column=f"{d}STRESN", min_value=float(lim["LOW"]), max_value=float(lim["HIGH"]),
+                      row_condition=f'{d}TESTCD=="{test}"'))
     return e
 
 
 def sdtm_suites(study: StudyConfig, domains_columns: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
     """SDTM suites for the datasets and columns a release has."""
-    limits_path = study.study_file("quality/lab_limits.csv")
+    limits_path = study.study_file("quality/limits.csv")
     limits = read_csv_rows(limits_path) if limits_path.exists() else []
     out = {}
     for domain, columns in sorted(domains_columns.items()):

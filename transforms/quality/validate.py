@@ -43,8 +43,12 @@ def validate_raw_edc(items: pd.DataFrame, study: StudyConfig) -> list[Finding]:
     return findings_from(validate(items, suite, EDC_INDEX), to_finding)
 
 
-def validate_raw_lab(raw: pd.DataFrame, study: StudyConfig, site: str) -> list[Finding]:
-    """Raw layer for a site's LIS rows (the MRN never enters a finding)."""
+def validate_raw_lab(raw: pd.DataFrame, study: StudyConfig, site: str,
+                     subject_of_mrn: dict[str, str] | None = None) -> list[Finding]:
+    """Raw layer for a site's LIS rows; the MRN only finds the subject and never enters a finding."""
+    subject_of_mrn = subject_of_mrn or {}
+    raw = raw.assign(SUBJECTKEY=raw["MRN"].map(lambda m: subject_of_mrn.get(m.strip(), "") if isinstance(m, str)
+                                                  else ""))
     suite = read_suite(suite_path(study.study_id, f"raw_lab_{site.lower()}"))
     show = {"collection time": "COLLDTM", "report time": "REPORTDTM", "test": "TEST", "result": "RESULT",
             "unit": "UNIT", "status": "STATUS"}
@@ -55,9 +59,10 @@ def validate_raw_lab(raw: pd.DataFrame, study: StudyConfig, site: str) -> list[F
         return Finding(
             severity=meta["severity"], rule=meta["rule_id"], source=str(row.get("SRCFILE", "")), record=record,
             field=meta["field"], message=meta["message"], value=str(row.get(show.get(meta["field"], ""), "")),
-            site=site, domain="LB", key=f"{row.get('SRCFILE')} specimen {row.get('SPECID')} test {row.get('TEST')}")
+            site=site, subjid=str(row.get("SUBJECTKEY", "")), domain="LB",
+            key=f"{row.get('SRCFILE')} specimen {row.get('SPECID')} test {row.get('TEST')}")
 
-    return findings_from(validate(raw.drop(columns=["MRN"]), suite, LAB_INDEX), to_finding)
+    return findings_from(validate(raw.drop(columns=["MRN"]), suite, [*LAB_INDEX, "SUBJECTKEY"]), to_finding)
 
 
 def validate_sdtm_dataset(path: Path, lineage: Path | None, study: StudyConfig,

@@ -1,0 +1,1 @@
+"""Reports read from a release's datasets (the analysis-ready topline)."""
