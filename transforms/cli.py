@@ -1,6 +1,7 @@
 """The `cdiscflow` command: run the pipeline on a drop, or synthesize a drop."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -48,7 +49,14 @@ def run(
         table.add_row(name, str(n))
     console.print(table)
     sev = {s: sum(1 for f in result.findings.items if f.severity == s) for s in ("blocking", "error", "warning")}
-    console.print(f"Findings: {sev['error']} errors, {sev['warning']} warnings (reports/findings.csv)")
+    manifest = json.loads((result.release / "manifest.json").read_text(encoding="utf-8"))
+    q = manifest.get("queries", {})
+    console.print(f"Findings: {sev['blocking']} blocking, {sev['error'] + sev['warning']} non-blocking "
+                  f"({sev['error']} errors, {sev['warning']} warnings)")
+    console.print(f"Queries:  {q.get('new', 0)} new, {q.get('open', 0)} still open, {q.get('resolved', 0)} resolved "
+                  "since the previous release")
+    console.print(f"Reports:  {result.release / 'reports' / 'queries.csv'}  (and queries.xlsx)")
+    console.print(f"          {result.release / 'reports' / 'quality.html'}")
     console.print(f"Release:  {result.release}")
     console.print(f"Current:  {(out / 'current').resolve()}  ->  {out / 'current'}")
 
