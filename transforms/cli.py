@@ -90,7 +90,7 @@ def nightly(
     """Run the study's nightly Airflow DAG in this process (dag.test(), SQLite metadata in .airflow/)."""
     from transforms.orchestration.local import run_nightly
 
-    console.print(f"Running the nightly-load DAG of {study} in-process on {exports} ...")
+    console.print(f"Running the nightly-load DAG of {study} in-process (Airflow dag.test()) on {exports} ...")
     result = run_nightly(exports, out, study, full_rebuild, log_level="INFO" if verbose else "WARNING")
     table = Table(title=f"Nightly load: {result.state} in {result.seconds:.0f} s")
     for col in ("task", "state", "seconds"):
@@ -98,17 +98,23 @@ def nightly(
     for step in result.steps:
         table.add_row(step.name, step.state, f"{step.seconds:.1f}")
     console.print(table)
-    current = out / "current"
     if result.state == "failed":
-        console.print(f"[bold red]Failed:[/] {', '.join(result.failed)} (the log above says why). "
-                      f"{current} is unchanged{f' ({result.release.name})' if result.release else ''}.")
+        console.print(f"[bold red]Failed:[/] {', '.join(result.failed)} (the log above says why); "
+                      f"{out / 'current'} still points to {result.release.name if result.release else 'no release'}.")
         raise typer.Exit(code=2)
+    if result.release is None:
+        console.print("Nothing has landed yet; nothing was published.")
+        return
     if result.state == "skipped":
-        console.print("Nothing new: " + (f"the files are those of the current release {result.release.name}"
-                                          if result.release else "no files have landed") + "; nothing published.")
-    console.print(f"Release:  {result.release}")
-    console.print(f"Current:  {current}  ->  {result.release}")
-
+        console.print("Nothing new: the files are those of the current release; nothing was published.")
+    m = json.loads((result.release / "manifest.json").read_text(encoding="utf-8"))
+    found, queries = m.get("findings", {}), m.get("queries", {})
+    console.print(f"Release:  {result.release}  ({len(m['datasets'])} datasets, "
+                  f"{'blinded' if m.get('blinded') else 'UNBLINDED'}, data cut {m.get('data_cut')})")
+    console.print(f"Checks:   {found.get('blocking', 0)} blocking and {found.get('non_blocking', 0)} non-blocking "
+                  f"findings; {queries.get('new', 0)} new and {queries.get('open', 0)} open queries")
+    console.print(f"Reports:  {result.release / 'reports'}/  (quality.html, queries.csv, findings.csv)")
+    console.print(f"Current:  {out / 'current'}  ->  releases/{result.release.name}")
 
 if __name__ == "__main__":
     app()

@@ -66,6 +66,11 @@ class Workspace:
         return self.root / "findings"
 
     @property
+    def gx_results(self) -> Path:
+        """GX validation results of the run (for the Data Docs)."""
+        return self.root / "gx_results"
+
+    @property
     def landing(self) -> Path:
         """The landing manifest."""
         return self.root / "landing.json"
@@ -145,7 +150,7 @@ def step_validate_raw_edc(ws: Workspace, study: StudyConfig) -> dict[str, int]:
     """Raw layer (GX) on the staged EDC items: findings/raw_edc.parquet."""
     from transforms.quality.validate import validate_raw_edc
 
-    findings = validate_raw_edc(pd.read_parquet(ws.staged / "edc_items.parquet"), study)
+    findings = validate_raw_edc(pd.read_parquet(ws.staged / "edc_items.parquet"), study, ws.gx_results)
     Findings(findings).write(ws.findings / "raw_edc.parquet")
     return {"findings": len(findings)}
 
@@ -159,7 +164,7 @@ def step_validate_raw_lab(ws: Workspace, study: StudyConfig, site: str) -> dict[
     links = items[(items["ITEMOID"] == study.identifiers.link_item) & (items["SITEID"] == site)]
     subject_of_mrn = dict(zip(links["VALUE"].str.strip(), links["SUBJECTKEY"], strict=True))
     findings = validate_raw_lab(pd.read_parquet(raw_path(ws.staged / f"lab_{site}.parquet")), study, site,
-                                subject_of_mrn)
+                                subject_of_mrn, ws.gx_results)
     Findings(findings).write(ws.findings / f"raw_lab_{site}.parquet")
     return {"findings": len(findings)}
 
@@ -171,7 +176,7 @@ def step_validate_sdtm_dataset(ws: Workspace, study: StudyConfig, dataset: str) 
 
     path = ws.sdtm / "sdtm" / f"{dataset.lower()}.parquet"
     findings = validate_sdtm_dataset(path, ws.sdtm / "lineage" / path.name, study,
-                                     SdtmData(ws.sdtm, study.study_id).site_of) if path.exists() else []
+                                     SdtmData(ws.sdtm, study.study_id).site_of, ws.gx_results) if path.exists() else []
     Findings(findings).write(ws.findings / f"sdtm_gx_{dataset.lower()}.parquet")
     return {"findings": len(findings)}
 
@@ -305,11 +310,15 @@ def step_publish(ws: Workspace, study: StudyConfig, counts: dict[str, int], step
         "queries": {s: int((queries["STATUS"] == s).sum()) for s in ("new", "open", "resolved")},
         "steps": steps,
     }
+    from transforms.quality.gx_runner import build_data_docs
+
+    docs = build_data_docs(study.study_id, ws.gx_results, reports / "gx", release_id)
     cfg = load_edit_check_config(study)
     visits = [(v.visitnum, v.visit) for v in study.visits if v.visitnum is not None]
     write_quality_report(reports / "quality.html", manifest=manifest, queries=queries, findings=findings_df,
                          data=SdtmData(tmp, study.study_id), visits=visits,
-                         completeness_items=cfg.get("completeness", []), out=ws.out, core=None, gx_docs=None)
+                         completeness_items=cfg.get("completeness", []), out=ws.out, core=None,
+                         gx_docs="gx/index.html" if docs else None)
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return finish_release(ws.out, tmp, release_id)
 

@@ -15,6 +15,39 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 EXPECTATIONS = PROJECT_ROOT / "expectations"
 
 
+@lru_cache(maxsize=4)
+def suites_context(study_id: str):
+    """A file-backed GX context whose expectation store is the study's committed suites folder (read only)."""
+    import tempfile
+
+    import great_expectations as gx
+    import yaml
+
+    root = Path(tempfile.mkdtemp(prefix="cdiscflow-gx-"))
+    gx.get_context(mode="file", project_root_dir=str(root))
+    cfg_path = root / "gx" / "great_expectations.yml"
+    cfg = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
+    cfg["stores"]["expectations_store"]["store_backend"]["base_directory"] = str(EXPECTATIONS / study_id.lower())
+    cfg["analytics_enabled"] = False
+    cfg_path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    return gx.get_context(mode="file", project_root_dir=str(root))
+
+
+def load_suite(study_id: str, name: str) -> dict[str, Any]:
+    """A committed suite, read through the file-backed context, as JSON; every expectation accounted for."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        suite = suites_context(study_id).suites.get(name)
+    raw = read_suite(suite_path(study_id, name))
+    if len(suite.expectations) != len(raw["expectations"]):
+        raise RuntimeError(f"suite {name}: {len(suite.expectations)} of {len(raw['expectations'])} expectations "
+                           "loaded (an expectation type GX does not know is dropped silently)")
+    return raw
+
+
 def suite_path(study_id: str, name: str) -> Path:
     """Where a study's suite is committed."""
     return EXPECTATIONS / study_id.lower() / f"{name}.json"
@@ -38,8 +71,12 @@ def _context():
     return ctx
 
 
-def validate(df: pd.DataFrame, suite_json: dict[str, Any], index_columns: list[str]) -> list[dict[str, Any]]:
-    """Validate a DataFrame; one dict per failed expectation: its meta, and the failing rows' index columns."""
+def validate(df: pd.DataFrame, suite_json: dict[str, Any], index_columns: list[str],
+             result_path: Path | None = None) -> list[dict[str, Any]]:
+    """Validate a DataFrame; one dict per failed expectation: its meta, and the failing rows' index columns.
+
+    With `result_path`, GX's validation result is also written there (JSON) for the Data Docs.
+    """
     import warnings
 
     import great_expectations as gx
@@ -64,6 +101,14 @@ def validate(df: pd.DataFrame, suite_json: dict[str, Any], index_columns: list[s
     finally:
         ctx.data_sources.delete(name)
         ctx.suites.delete(name)
+    if result_path is not None:
+        result_path.parent.mkdir(parents=True, exist_ok=True)
+        payload = result.to_json_dict()
+        payload["suite_name"] = suite_json["name"]
+        for r in payload["results"]:
+            r["result"].pop("unexpected_index_list", None)  # may hold many rows; the findings have them
+            r["result"].pop("unexpected_index_query", None)
+        result_path.write_text(json.dumps(payload, default=str), encoding="utf-8")
     failed = []
     for r in result.results:
         if r.success:
@@ -84,3 +129,32 @@ def findings_from(failed: list[dict[str, Any]], to_finding) -> list[Finding]:
         for row in rows:
             out.append(to_finding(f["meta"], f["kwargs"], row))
     return out
+
+
+def build_data_docs(study_id: str, results_dir: Path, target: Path, run_name: str) -> Path | None:
+    """Render GX Data Docs (suites and this run's results) into `target`; returns its index page."""
+    import datetime as dt
+    import shutil
+
+    from great_expectations.core import ExpectationSuiteValidationResult
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier, ValidationResultIdentifier)
+
+    results = sorted(results_dir.glob("*.json")) if results_dir.exists() else []
+    if not results:
+        return None
+    ctx = suites_context(study_id)
+    run_id = RunIdentifier(run_name=run_name, run_time=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+    for p in results:
+        payload = json.loads(p.read_text(encoding="utf-8"))
+        name = payload["suite_name"]
+        key = ValidationResultIdentifier(expectation_suite_identifier=ExpectationSuiteIdentifier(name=name),
+                                         run_id=run_id, batch_identifier=p.stem)
+        ctx.validation_results_store.set(key, ExpectationSuiteValidationResult(**payload))
+    site = Path(ctx.build_data_docs()["local_site"].removeprefix("file://"))
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(site.parent, target)
+    shutil.rmtree(site.parent, ignore_errors=True)
+    return target / "index.html"

@@ -8,7 +8,7 @@ import pandas as pd
 from transforms.config import StudyConfig
 from transforms.ingest.edc import edc_record
 from transforms.quality.findings import Finding
-from transforms.quality.gx_runner import findings_from, read_suite, suite_path, validate
+from transforms.quality.gx_runner import findings_from, load_suite, validate
 from transforms.quality.sdtm_data import SdtmData, record_key
 from transforms.standards.metadata import dataset_meta
 
@@ -28,9 +28,9 @@ def _applicable(suite: dict, columns: set[str]) -> dict:
     return suite | {"expectations": keep}
 
 
-def validate_raw_edc(items: pd.DataFrame, study: StudyConfig) -> list[Finding]:
+def validate_raw_edc(items: pd.DataFrame, study: StudyConfig, results: Path | None = None) -> list[Finding]:
     """Raw layer for the EDC snapshot: every item value against the eCRF."""
-    suite = read_suite(suite_path(study.study_id, "raw_edc_items"))
+    suite = load_suite(study.study_id, "raw_edc_items")
 
     def to_finding(meta: dict, kwargs: dict, row: dict | None) -> Finding:
         row = row or {}
@@ -40,16 +40,16 @@ def validate_raw_edc(items: pd.DataFrame, study: StudyConfig) -> list[Finding]:
             message=meta["message"], value=str(row.get("VALUE", "")) if meta.get("show_value") else "",
             site=str(row.get("SITEID", "")), subjid=str(row.get("SUBJECTKEY", "")), domain="EDC")
 
-    return findings_from(validate(items, suite, EDC_INDEX), to_finding)
+    return findings_from(validate(items, suite, EDC_INDEX, results and results / "raw_edc_items.json"), to_finding)
 
 
 def validate_raw_lab(raw: pd.DataFrame, study: StudyConfig, site: str,
-                     subject_of_mrn: dict[str, str] | None = None) -> list[Finding]:
+                     subject_of_mrn: dict[str, str] | None = None, results: Path | None = None) -> list[Finding]:
     """Raw layer for a site's LIS rows; the MRN only finds the subject and never enters a finding."""
     subject_of_mrn = subject_of_mrn or {}
     raw = raw.assign(SUBJECTKEY=raw["MRN"].map(lambda m: subject_of_mrn.get(m.strip(), "") if isinstance(m, str)
                                                   else ""))
-    suite = read_suite(suite_path(study.study_id, f"raw_lab_{site.lower()}"))
+    suite = load_suite(study.study_id, f"raw_lab_{site.lower()}")
     show = {"collection time": "COLLDTM", "report time": "REPORTDTM", "test": "TEST", "result": "RESULT",
             "unit": "UNIT", "status": "STATUS"}
 
@@ -62,18 +62,20 @@ def validate_raw_lab(raw: pd.DataFrame, study: StudyConfig, site: str,
             site=site, subjid=str(row.get("SUBJECTKEY", "")), domain="LB",
             key=f"{row.get('SRCFILE')} specimen {row.get('SPECID')} test {row.get('TEST')}")
 
-    return findings_from(validate(raw.drop(columns=["MRN"]), suite, [*LAB_INDEX, "SUBJECTKEY"]), to_finding)
+    result = results and results / f"raw_lab_{site.lower()}.json"
+    return findings_from(validate(raw.drop(columns=["MRN"]), suite, [*LAB_INDEX, "SUBJECTKEY"], result), to_finding)
 
 
 def validate_sdtm_dataset(path: Path, lineage: Path | None, study: StudyConfig,
-                          site_of: dict[str, str]) -> list[Finding]:
+                          site_of: dict[str, str], results: Path | None = None) -> list[Finding]:
     """SDTM layer for one dataset: conformance and plausibility, each failing record traced to its source."""
     name = path.stem.upper()
-    suite_file = suite_path(study.study_id, f"sdtm_{path.stem}")
-    if not suite_file.exists():
+    from transforms.quality.gx_runner import suite_path
+
+    if not suite_path(study.study_id, f"sdtm_{path.stem}").exists():
         return []
     df = pd.read_parquet(path)
-    suite = _applicable(read_suite(suite_file), set(df.columns))
+    suite = _applicable(load_suite(study.study_id, f"sdtm_{path.stem}"), set(df.columns))
     seq = f"{name}SEQ" if not name.startswith("SUPP") else "IDVARVAL"
     keys = [k for k in dataset_meta(name if not name.startswith("SUPP") else "SUPPQUAL").keys
             if k in df and k not in ("STUDYID", "USUBJID")]
@@ -101,4 +103,4 @@ def validate_sdtm_dataset(path: Path, lineage: Path | None, study: StudyConfig,
 
     index_cols = index + [c for c in {e["kwargs"].get("column") for e in suite["expectations"]} if c in df
                           and c not in index]
-    return findings_from(validate(df, suite, index_cols), to_finding)
+    return findings_from(validate(df, suite, index_cols, results and results / f"sdtm_{path.stem}.json"), to_finding)
