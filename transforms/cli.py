@@ -116,5 +116,14 @@ def nightly(
     console.print(f"Reports:  {result.release / 'reports'}/  (quality.html, queries.csv, findings.csv)")
     console.print(f"Current:  {out / 'current'}  ->  releases/{result.release.name}")
 
+@app.command()
+def suites(study: str = typer.Option("nct03668171", help="Study id or folder.")) -> None:
+    """Regenerate the study's GX suites (expectations/<study>/*.json) from its metadata and configuration."""
+    from transforms.quality.suites import write_suites
+
+    paths = write_suites(load_study(study))
+    console.print(f"{len(paths)} suites written to {paths[0].parent}")
+
+
 if __name__ == "__main__":
     app()
