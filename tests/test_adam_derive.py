@@ -1,4 +1,5 @@
 """ADaM derivations against values worked out by hand (protocol.md's holdout cases first)."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -32,15 +33,30 @@ from transforms.adam.derive import (
 )
 
 TS = pd.Timestamp
-PROTOCOL_MELD = MeldSpec(coef_creatinine=0.957, coef_bilirubin=0.378, coef_inr=1.120, intercept=0.643, floor=1.0,
-                         creatinine_cap=4.0, scale=10, round_decimals=1, score_cap=40)
-WINDOWS = [Window(1, "Week 1", 8, 2, 11), Window(2, "Week 2", 15, 12, 21), Window(4, "Week 4", 29, 22, 42),
-           Window(8, "Week 8", 57, 43, 70), Window(12, "Week 12", 85, 71, 98)]
+PROTOCOL_MELD = MeldSpec(
+    coef_creatinine=0.957,
+    coef_bilirubin=0.378,
+    coef_inr=1.120,
+    intercept=0.643,
+    floor=1.0,
+    creatinine_cap=4.0,
+    scale=10,
+    round_decimals=1,
+    score_cap=40,
+)
+WINDOWS = [
+    Window(1, "Week 1", 8, 2, 11),
+    Window(2, "Week 2", 15, 12, 21),
+    Window(4, "Week 4", 29, 22, 42),
+    Window(8, "Week 8", 57, 43, 70),
+    Window(12, "Week 12", 85, 71, 98),
+]
 
 
 def _records(dtcs: list[str], values: list[float | None], trtsdtc: str) -> pd.DataFrame:
-    df = pd.DataFrame({"USUBJID": "S1", "PARAMCD": "BILI", "AVAL": pd.array(values, dtype="Float64"),
-                       "SEQ": range(1, len(dtcs) + 1)})
+    df = pd.DataFrame(
+        {"USUBJID": "S1", "PARAMCD": "BILI", "AVAL": pd.array(values, dtype="Float64"), "SEQ": range(1, len(dtcs) + 1)}
+    )
     df[["ADT", "ADTM"]] = derive_analysis_datetime(pd.Series(dtcs))
     ref = derive_analysis_datetime(pd.Series([trtsdtc] * len(dtcs)))
     df["TRTSDT"], df["TRTSDTM"] = ref["ADT"], ref["ADTM"]
@@ -48,6 +64,7 @@ def _records(dtcs: list[str], values: list[float | None], trtsdtc: str) -> pd.Da
 
 
 # --- baseline ---------------------------------------------------------------------------------
+
 
 def test_day1_sample_after_infusion_start_is_not_baseline() -> None:
     # Infusion starts 2018-01-10 10:00; the 11:00 sample of the same day is after it: the screening
@@ -57,7 +74,9 @@ def test_day1_sample_after_infusion_start_is_not_baseline() -> None:
 
 
 def test_day1_sample_before_infusion_start_is_baseline() -> None:
-    df = _records(["2018-01-05T08:00", "2018-01-10T09:00", "2018-01-10T11:00"], [100.0, 110.0, 120.0], "2018-01-10T10:00")
+    df = _records(
+        ["2018-01-05T08:00", "2018-01-10T09:00", "2018-01-10T11:00"], [100.0, 110.0, 120.0], "2018-01-10T10:00"
+    )
     assert derive_baseline_flag(df, ["USUBJID", "PARAMCD"], tiebreak=["SEQ"]).tolist() == [pd.NA, "Y", pd.NA]
 
 
@@ -74,7 +93,9 @@ def test_date_without_time_on_day1_counts_as_on_that_day() -> None:
 
 def test_base_change_and_percent_change() -> None:
     # Baseline 110 (Day 1, 09:00); Day 8 value 99: CHG = 99 - 110 = -11, PCHG = -11 / 110 x 100 = -10.
-    df = _records(["2018-01-05T08:00", "2018-01-10T09:00", "2018-01-17T08:00"], [100.0, 110.0, 99.0], "2018-01-10T10:00")
+    df = _records(
+        ["2018-01-05T08:00", "2018-01-10T09:00", "2018-01-17T08:00"], [100.0, 110.0, 99.0], "2018-01-10T10:00"
+    )
     df["ABLFL"] = derive_baseline_flag(df, ["USUBJID", "PARAMCD"], tiebreak=["SEQ"])
     df["BASE"] = derive_baseline(df, ["USUBJID", "PARAMCD"], "AVAL")
     post = derive_post_baseline_flag(df)
@@ -104,19 +125,39 @@ def test_range_indicator_at_the_limits() -> None:
 
 # --- windows ----------------------------------------------------------------------------------
 
+
 def test_windows_boundaries() -> None:
     ady = pd.Series([1, 2, 11, 12, 21, 22, 42, 43, 70, 71, 98, 99], dtype="Int64")
     got = derive_analysis_window(ady, WINDOWS)
-    assert got["AVISIT"].tolist() == [pd.NA, "Week 1", "Week 1", "Week 2", "Week 2", "Week 4", "Week 4", "Week 8",
-                                      "Week 8", "Week 12", "Week 12", pd.NA]
+    assert got["AVISIT"].tolist() == [
+        pd.NA,
+        "Week 1",
+        "Week 1",
+        "Week 2",
+        "Week 2",
+        "Week 4",
+        "Week 4",
+        "Week 8",
+        "Week 8",
+        "Week 12",
+        "Week 12",
+        pd.NA,
+    ]
     assert got["AWTDIFF"].tolist() == [pd.NA, 6, 3, 3, 6, 7, 13, 14, 13, 14, 13, pd.NA]
 
 
 def test_closest_to_target_wins_and_earlier_on_tie() -> None:
     # Week 1 target 8: days 6 and 10 are both 2 away -> day 6 (earlier); day 9 (1 away) beats both.
     def chosen(days: list[int]) -> list[int]:
-        df = pd.DataFrame({"USUBJID": "S1", "PARAMCD": "BILI", "ADY": pd.array(days, dtype="Int64"),
-                           "ADTM": pd.NaT, "SEQ": range(len(days))})
+        df = pd.DataFrame(
+            {
+                "USUBJID": "S1",
+                "PARAMCD": "BILI",
+                "ADY": pd.array(days, dtype="Int64"),
+                "ADTM": pd.NaT,
+                "SEQ": range(len(days)),
+            }
+        )
         df[derive_analysis_window(df["ADY"], WINDOWS).columns] = derive_analysis_window(df["ADY"], WINDOWS)
         flag = derive_analysis_flag(df, ["USUBJID", "PARAMCD", "AVISITN"], df["AVISITN"].notna(), tiebreak=["SEQ"])
         return df.loc[flag == "Y", "ADY"].tolist()
@@ -127,8 +168,15 @@ def test_closest_to_target_wins_and_earlier_on_tie() -> None:
 
 
 def test_same_day_tie_goes_to_the_earlier_sample() -> None:
-    df = pd.DataFrame({"USUBJID": "S1", "PARAMCD": "BILI", "ADY": pd.array([8, 8], dtype="Int64"),
-                       "ADTM": [TS("2018-01-17T15:00"), TS("2018-01-17T07:00")], "SEQ": [1, 2]})
+    df = pd.DataFrame(
+        {
+            "USUBJID": "S1",
+            "PARAMCD": "BILI",
+            "ADY": pd.array([8, 8], dtype="Int64"),
+            "ADTM": [TS("2018-01-17T15:00"), TS("2018-01-17T07:00")],
+            "SEQ": [1, 2],
+        }
+    )
     df[derive_analysis_window(df["ADY"], WINDOWS).columns] = derive_analysis_window(df["ADY"], WINDOWS)
     flag = derive_analysis_flag(df, ["USUBJID", "PARAMCD", "AVISITN"], df["AVISITN"].notna(), tiebreak=["SEQ"])
     assert flag.tolist() == [pd.NA, "Y"]
@@ -140,6 +188,7 @@ def test_overlapping_windows_are_rejected() -> None:
 
 
 # --- MELD -------------------------------------------------------------------------------------
+
 
 def test_meld_creatinine_above_4_uses_4() -> None:
     # creatinine 4.5 -> 4.0, bilirubin 10, INR 2.0 mg/dL:
@@ -169,16 +218,27 @@ def test_meld_parameter_pairs_same_draw_then_same_day_in_mg_dl() -> None:
     # Day 8: creatinine at 07:00, bilirubin and INR at 09:00 -> one MELD of the day, time 09:00.
     # umol/L -> mg/dL: creatinine / 88.4, bilirubin / 17.1.
     rows = [
-        ("2018-01-10T06:30", "CREAT", 397.8), ("2018-01-10T06:30", "BILI", 171.0), ("2018-01-10T06:30", "INR", 2.0),
-        ("2018-01-10T11:00", "CREAT", 176.8), ("2018-01-10T11:00", "BILI", 85.5), ("2018-01-10T11:00", "INR", 1.5),
-        ("2018-01-17T07:00", "CREAT", 88.4), ("2018-01-17T09:00", "BILI", 17.1), ("2018-01-17T09:00", "INR", 1.0),
-        ("2018-01-24T07:00", "CREAT", 88.4), ("2018-01-24T07:00", "BILI", 17.1),  # no INR that day: no MELD
+        ("2018-01-10T06:30", "CREAT", 397.8),
+        ("2018-01-10T06:30", "BILI", 171.0),
+        ("2018-01-10T06:30", "INR", 2.0),
+        ("2018-01-10T11:00", "CREAT", 176.8),
+        ("2018-01-10T11:00", "BILI", 85.5),
+        ("2018-01-10T11:00", "INR", 1.5),
+        ("2018-01-17T07:00", "CREAT", 88.4),
+        ("2018-01-17T09:00", "BILI", 17.1),
+        ("2018-01-17T09:00", "INR", 1.0),
+        ("2018-01-24T07:00", "CREAT", 88.4),
+        ("2018-01-24T07:00", "BILI", 17.1),  # no INR that day: no MELD
     ]
     df = pd.DataFrame(rows, columns=["DTC", "PARAMCD", "AVAL"])
     df[["ADT", "ADTM"]] = derive_analysis_datetime(df["DTC"])
     df["USUBJID"], df["VISIT"], df["VISITNUM"], df["LBSEQ"] = "S1", "V", 1.0, range(len(df))
-    out = derive_meld_parameter(df, {"creatinine": "CREAT", "bilirubin": "BILI", "inr": "INR"},
-                                {"creatinine": 88.4, "bilirubin": 17.1, "inr": 1.0}, PROTOCOL_MELD)
+    out = derive_meld_parameter(
+        df,
+        {"creatinine": "CREAT", "bilirubin": "BILI", "inr": "INR"},
+        {"creatinine": 88.4, "bilirubin": 17.1, "inr": 1.0},
+        PROTOCOL_MELD,
+    )
     # 397.8 umol/L = 4.5 mg/dL -> 36 (above); 2.0/5.0/1.5 -> 24 (above); all 1.0 -> 6.
     assert out["AVAL"].tolist() == [36, 24, 6]
     assert out["ADTM"].tolist() == [TS("2018-01-10T06:30"), TS("2018-01-10T11:00"), TS("2018-01-17T09:00")]
@@ -188,26 +248,35 @@ def test_meld_parameter_pairs_same_draw_then_same_day_in_mg_dl() -> None:
 # --- time to event ----------------------------------------------------------------------------
 
 DEATH = DateSource("DTHDT", "DEATH", "ADSL", "DTHDT")
-TRANSPLANT = DateSource("LTDT", "LIVER TRANSPLANTATION", "PR", "PRSTDTC", censor_date_description="LIVER TRANSPLANTATION")
+TRANSPLANT = DateSource(
+    "LTDT", "LIVER TRANSPLANTATION", "PR", "PRSTDTC", censor_date_description="LIVER TRANSPLANTATION"
+)
 ALIVE = DateSource("LSTALVDT", "LAST KNOWN ALIVE", "ADSL", "LSTALVDT", censor_date_description="DATE LAST KNOWN ALIVE")
-HORIZON = DateSource("RANDDT", "END OF 12-WEEK FOLLOW-UP", "ADSL", "RANDDT", censor_date_description="RANDOMIZATION + 84 DAYS")
+HORIZON = DateSource(
+    "RANDDT", "END OF 12-WEEK FOLLOW-UP", "ADSL", "RANDDT", censor_date_description="RANDOMIZATION + 84 DAYS"
+)
 
 
 def _tte(rows: list[dict], terminating: bool) -> pd.DataFrame:
     subjects = pd.DataFrame(rows)
     for col in ("RANDDT", "DTHDT", "LTDT", "LSTALVDT"):
-        subjects[col] = pd.to_datetime(subjects[col] if col in subjects else pd.Series(pd.NaT, index=subjects.index)).astype("datetime64[s]")
+        subjects[col] = pd.to_datetime(
+            subjects[col] if col in subjects else pd.Series(pd.NaT, index=subjects.index)
+        ).astype("datetime64[s]")
     events = [DEATH] if terminating else [DEATH, TRANSPLANT]
     return derive_time_to_event(subjects, "RANDDT", events, [TRANSPLANT] if terminating else [], [ALIVE], 84, HORIZON)
 
 
 def test_death_on_randomization_plus_84_is_an_event_and_plus_85_is_not() -> None:
     # Randomized 2018-01-01; + 84 days = 2018-03-26 (31 Jan + 28 Feb + 25 Mar days).
-    out = _tte([
-        {"USUBJID": "A", "RANDDT": "2018-01-01", "DTHDT": "2018-03-26", "LSTALVDT": "2018-03-01"},
-        {"USUBJID": "B", "RANDDT": "2018-01-01", "DTHDT": "2018-03-27", "LSTALVDT": "2018-03-20"},
-        {"USUBJID": "C", "RANDDT": "2018-01-01", "DTHDT": "2018-03-27", "LSTALVDT": "2018-03-26"},
-    ], terminating=True).set_index("USUBJID")
+    out = _tte(
+        [
+            {"USUBJID": "A", "RANDDT": "2018-01-01", "DTHDT": "2018-03-26", "LSTALVDT": "2018-03-01"},
+            {"USUBJID": "B", "RANDDT": "2018-01-01", "DTHDT": "2018-03-27", "LSTALVDT": "2018-03-20"},
+            {"USUBJID": "C", "RANDDT": "2018-01-01", "DTHDT": "2018-03-27", "LSTALVDT": "2018-03-26"},
+        ],
+        terminating=True,
+    ).set_index("USUBJID")
     assert (out.at["A", "CNSR"], out.at["A", "ADT"], out.at["A", "AVAL"]) == (0, TS("2018-03-26"), 85)
     # Not an event: censored at the earliest of last known alive (2018-03-20 = day 79) and R + 84.
     assert (out.at["B", "CNSR"], out.at["B", "ADT"], out.at["B", "AVAL"]) == (1, TS("2018-03-20"), 79)
@@ -217,7 +286,13 @@ def test_death_on_randomization_plus_84_is_an_event_and_plus_85_is_not() -> None
 
 def test_transplantation_censors_dth12_and_is_an_event_for_tfs12() -> None:
     # Transplanted 2018-02-01 (AVAL 32), died 2018-02-20 (after the transplant, within 84 days).
-    row = {"USUBJID": "T", "RANDDT": "2018-01-01", "LTDT": "2018-02-01", "DTHDT": "2018-02-20", "LSTALVDT": "2018-02-01"}
+    row = {
+        "USUBJID": "T",
+        "RANDDT": "2018-01-01",
+        "LTDT": "2018-02-01",
+        "DTHDT": "2018-02-20",
+        "LSTALVDT": "2018-02-01",
+    }
     dth = _tte([row], terminating=True).iloc[0]
     tfs = _tte([row], terminating=False).iloc[0]
     assert (dth["CNSR"], dth["ADT"], dth["AVAL"], dth["EVNTDESC"]) == (1, TS("2018-02-01"), 32, "LIVER TRANSPLANTATION")
@@ -226,7 +301,13 @@ def test_transplantation_censors_dth12_and_is_an_event_for_tfs12() -> None:
 
 
 def test_death_on_the_transplant_day_is_a_death() -> None:
-    row = {"USUBJID": "T", "RANDDT": "2018-01-01", "LTDT": "2018-02-01", "DTHDT": "2018-02-01", "LSTALVDT": "2018-01-31"}
+    row = {
+        "USUBJID": "T",
+        "RANDDT": "2018-01-01",
+        "LTDT": "2018-02-01",
+        "DTHDT": "2018-02-01",
+        "LSTALVDT": "2018-01-31",
+    }
     out = _tte([row], terminating=True).iloc[0]
     assert (out["CNSR"], out["EVNTDESC"], out["AVAL"]) == (0, "DEATH", 32)
 
@@ -238,14 +319,21 @@ def test_alive_at_12_weeks_is_censored_at_randomization_plus_84() -> None:
 
 def test_latest_censor_rule_and_start_fallback() -> None:
     # admiral's convention (censoring at the last censoring date), no horizon: the reference comparison uses it.
-    subjects = pd.DataFrame({"USUBJID": ["A", "B"], "RANDDT": [TS("2018-01-01")] * 2,
-                             "LSTALVDT": [TS("2018-02-01"), pd.NaT], "DTHDT": [pd.NaT, pd.NaT]})
+    subjects = pd.DataFrame(
+        {
+            "USUBJID": ["A", "B"],
+            "RANDDT": [TS("2018-01-01")] * 2,
+            "LSTALVDT": [TS("2018-02-01"), pd.NaT],
+            "DTHDT": [pd.NaT, pd.NaT],
+        }
+    )
     rand = DateSource("RANDDT", "Randomization", "ADSL", "RANDDT")
     out = derive_time_to_event(subjects, "RANDDT", [DEATH], [], [ALIVE, rand], None, None, "latest")
     assert out["AVAL"].tolist() == [32, 1] and out["SRCVAR"].tolist() == ["LSTALVDT", "RANDDT"]
 
 
 # --- responder criteria -----------------------------------------------------------------------
+
 
 def test_bilirubin_at_exactly_5_uln_is_not_below_5_uln() -> None:
     # ULN 21 umol/L: 5 x ULN = 105. 105 is not < 105; 104.9 is.
@@ -254,8 +342,8 @@ def test_bilirubin_at_exactly_5_uln_is_not_below_5_uln() -> None:
 
 
 def test_pta_or_inr_and_missing_is_non_responder() -> None:
-    pta = derive_criterion_flag(pd.Series([40.0, 41.0, None, 30.0]), ">", 40)      # 40 is not > 40
-    inr = derive_criterion_flag(pd.Series([1.6, None, 1.59, None]), "<", 1.6)      # 1.6 is not < 1.6
+    pta = derive_criterion_flag(pd.Series([40.0, 41.0, None, 30.0]), ">", 40)  # 40 is not > 40
+    inr = derive_criterion_flag(pd.Series([1.6, None, 1.59, None]), "<", 1.6)  # 1.6 is not < 1.6
     coag = derive_composite_flag([pta, inr], "any")
     assert pta.tolist() == ["N", "Y", pd.NA, "N"] and inr.tolist() == ["N", pd.NA, "Y", pd.NA]
     assert coag.tolist() == ["N", "Y", "Y", pd.NA]
@@ -265,9 +353,10 @@ def test_pta_or_inr_and_missing_is_non_responder() -> None:
 
 # --- adverse events ---------------------------------------------------------------------------
 
+
 def test_partial_start_date_imputation() -> None:
     trt = date(2018, 1, 15)
-    assert impute_partial_date("2018-01", "first", floor=trt) == (trt, "D")          # the infusion month: TRTSDT
+    assert impute_partial_date("2018-01", "first", floor=trt) == (trt, "D")  # the infusion month: TRTSDT
     assert impute_partial_date("2018-02", "first", floor=trt) == (date(2018, 2, 1), "D")
     assert impute_partial_date("2017", "first", floor=trt) == (date(2017, 1, 1), "M")
     assert impute_partial_date("2018", "first", floor=trt) == (trt, "M")
@@ -277,7 +366,7 @@ def test_partial_start_date_imputation() -> None:
 
 def test_partial_end_date_imputation() -> None:
     assert impute_partial_date("2018-02", "last") == (date(2018, 2, 28), "D")
-    assert impute_partial_date("2016-02", "last") == (date(2016, 2, 29), "D")        # leap year
+    assert impute_partial_date("2016-02", "last") == (date(2016, 2, 29), "D")  # leap year
     assert impute_partial_date("2018", "last") == (date(2018, 12, 31), "M")
     assert impute_partial_date("2018-02", "last", ceiling=date(2018, 2, 10)) == (date(2018, 2, 10), "D")  # died
 

@@ -6,7 +6,8 @@ import json
 import pandas as pd
 import pytest
 
-from transforms.quality.edit_checks import meld_score
+from transforms.adam.config import load_adam_config
+from transforms.adam.derive import meld_score
 from transforms.quality.findings import Finding, Findings
 from transforms.quality.gx_runner import read_suite, suite_path
 from transforms.quality.queries import build_queries
@@ -27,8 +28,9 @@ from transforms.quality.validate import validate_raw_edc, validate_raw_lab
     # bilirubin 10 mg/dL, creatinine 1.5, INR 2.0: 0.388 + 0.870 + 0.776 + 0.643 = 2.677 -> 2.7 -> 27
     (1.5 * 88.4, 171.0, 2.0, 27.0),
 ])
-def test_meld(creat_umol, bili_umol, inr, expected):
-    assert meld_score(creat_umol, bili_umol, inr) == expected
+def test_meld(study, creat_umol, bili_umol, inr, expected):
+    spec = load_adam_config(study).meld.spec()
+    assert meld_score(creat_umol / 88.4, bili_umol / 17.1, inr, spec) == expected
 
 
 def test_committed_suites_are_current(study):

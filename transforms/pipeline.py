@@ -66,6 +66,11 @@ class Workspace:
         return self.root / "findings"
 
     @property
+    def adam(self) -> Path:
+        """ADaM datasets of the run, before publishing."""
+        return self.root / "adam"
+
+    @property
     def gx_results(self) -> Path:
         """GX validation results of the run (for the Data Docs)."""
         return self.root / "gx_results"
@@ -193,6 +198,17 @@ def step_check_sdtm(ws: Workspace, study: StudyConfig) -> dict[str, int]:
     return {"findings": len(findings)}
 
 
+ADAM_DATASETS = ("adsl", "adlb", "adtte", "adrs", "adae")  # ADSL first: the others take its variables
+
+
+def step_build_adam_dataset(ws: Workspace, study: StudyConfig, dataset: str) -> dict[str, int]:
+    """Derive one ADaM dataset from the run's SDTM into the workspace."""
+    from transforms.adam import build as adam
+
+    builder = getattr(adam, f"build_{dataset.lower()}")
+    return builder(ws.sdtm / "sdtm", ws.adam, study)
+
+
 def built_datasets(ws: Workspace) -> list[str]:
     """Datasets built into the workspace (lower-case names)."""
     return sorted(p.stem for p in (ws.sdtm / "sdtm").glob("*.parquet"))
@@ -283,6 +299,8 @@ def step_publish(ws: Workspace, study: StudyConfig, counts: dict[str, int], step
     tmp = new_release_dir(ws.out, release_id)
     shutil.copytree(ws.sdtm / "sdtm", tmp / "sdtm")
     shutil.copytree(ws.sdtm / "lineage", tmp / "lineage")
+    if ws.adam.exists():
+        shutil.copytree(ws.adam, tmp / "adam")
     findings = collect_findings(ws)
     reports = tmp / "reports"
     reports.mkdir()
@@ -319,6 +337,10 @@ def step_publish(ws: Workspace, study: StudyConfig, counts: dict[str, int], step
                          data=SdtmData(tmp, study.study_id), visits=visits,
                          completeness_items=cfg.get("completeness", []), out=ws.out, core=None,
                          gx_docs="gx/index.html" if docs else None)
+    if (tmp / "adam").exists():
+        from transforms.reports.topline import write_topline
+
+        write_topline(tmp / "adam", reports / "topline.html", blinded=manifest["blinded"])
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return finish_release(ws.out, tmp, release_id)
 
@@ -333,7 +355,8 @@ def step_names(study: StudyConfig) -> list[str]:
     labs = [f"ingest labs {s}" for s, c in sorted(study.sites.items()) if c.lab]
     domains = sdtm_domains(load_spec(study))
     return ["land", "ingest EDC", *labs, "ingest randomization", "validate raw",
-            *[f"build {d}" for d in domains], "validate SDTM", "publish"]
+            *[f"build {d}" for d in domains], "validate SDTM", *[f"derive {d.upper()}" for d in ADAM_DATASETS],
+            "publish"]
 
 
 @dataclass
@@ -373,6 +396,9 @@ def run_pipeline(exports: Path, out: Path, study: StudyConfig,
     for name in built_datasets(ws):
         steps[f"validate_sdtm_{name}"] = step_validate_sdtm_dataset(ws, study, name)
     steps["check_sdtm"] = step_check_sdtm(ws, study)
+    for name in ADAM_DATASETS:
+        progress(f"derive {name.upper()}")
+        counts.update(step_build_adam_dataset(ws, study, name))
     progress("publish")
     findings = collect_findings(ws)
     release = step_publish(ws, study, counts, steps, now)

@@ -1,4 +1,5 @@
 """ADAE (OCCDS): adverse events with imputed analysis dates, treatment emergence and groupings."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -17,10 +18,37 @@ def derive_adae(sdtm: SdtmRelease, adsl: pd.DataFrame, cfg: AdamConfig) -> pd.Da
     """ADAE from SDTM AE and ADSL."""
     c = cfg.adae
     ae = sdtm.get("AE")
-    keep = ["USUBJID", "AESEQ", "AETERM", "AEDECOD", "AEBODSYS", "AESTDTC", "AEENDTC", "AESER", "AESEV", "AEREL",
-            "AEOUT", "AEACN"]
-    subj = ["USUBJID", "STUDYID", "SUBJID", "SITEID", "AGE", "SEX", "RACE", "TRT01P", "TRT01PN", "TRT01A", "TRT01AN",
-            "SAFFL", "TRTSDT", "TRTEDT", *c.end_ceiling]
+    keep = [
+        "USUBJID",
+        "AESEQ",
+        "AETERM",
+        "AEDECOD",
+        "AEBODSYS",
+        "AESTDTC",
+        "AEENDTC",
+        "AESER",
+        "AESEV",
+        "AEREL",
+        "AEOUT",
+        "AEACN",
+    ]
+    subj = [
+        "USUBJID",
+        "STUDYID",
+        "SUBJID",
+        "SITEID",
+        "AGE",
+        "SEX",
+        "RACE",
+        "TRT01P",
+        "TRT01PN",
+        "TRT01A",
+        "TRT01AN",
+        "SAFFL",
+        "TRTSDT",
+        "TRTEDT",
+        *c.end_ceiling,
+    ]
     out = ae[keep].merge(adsl[list(dict.fromkeys(subj))], on="USUBJID", how="inner")
     start = derive_imputed_date(out["AESTDTC"], c.start_imputation, out["TRTSDT"])
     ceiling = out[c.end_ceiling].min(axis=1) if c.end_ceiling else None
@@ -29,8 +57,9 @@ def derive_adae(sdtm: SdtmRelease, adsl: pd.DataFrame, cfg: AdamConfig) -> pd.Da
     out["AENDT"], out["AENDTF"] = end["DT"], end["DTF"]
     out["ASTDY"] = derive_relative_day(out["ASTDT"], out["TRTSDT"])
     out["AENDY"] = derive_relative_day(out["AENDT"], out["TRTSDT"])
-    out["TRTEMFL"] = derive_treatment_emergent_flag(out["ASTDT"], out["AENDT"], out["TRTSDT"], out["TRTEDT"],
-                                                    c.treatment_emergent_end_window_days)
+    out["TRTEMFL"] = derive_treatment_emergent_flag(
+        out["ASTDT"], out["AENDT"], out["TRTSDT"], out["TRTEDT"], c.treatment_emergent_end_window_days
+    )
     # PREFL: started before the first infusion (by date); empty for subjects never treated.
     out["PREFL"] = pd.Series((out["ASTDT"] < out["TRTSDT"]).map({True: "Y"}), index=out.index, dtype="string")
     out["ASEV"] = out["AESEV"].astype("string")

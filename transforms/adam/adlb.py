@@ -1,4 +1,5 @@
 """ADLB (BDS): one parameter per LB test in SI units plus the derived MELD score."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -6,7 +7,6 @@ import pandas as pd
 from transforms.adam.config import AdamConfig
 from transforms.adam.derive import (
     Y,
-    is_y,
     derive_analysis_datetime,
     derive_analysis_flag,
     derive_analysis_window,
@@ -17,6 +17,7 @@ from transforms.adam.derive import (
     derive_post_baseline_flag,
     derive_range_indicator,
     derive_relative_day,
+    is_y,
 )
 from transforms.adam.sdtm import SdtmRelease
 
@@ -49,8 +50,12 @@ def meld_records(lab: pd.DataFrame, cfg: AdamConfig) -> pd.DataFrame:
     for comp in m.components.values():
         # A component in another unit than the formula's conversion expects is not used (never guessed).
         usable |= (lab["PARAMCD"] == comp.paramcd) & (lab["LBSTRESU"] == comp.unit)
-    meld = derive_meld_parameter(lab[usable], {k: c.paramcd for k, c in m.components.items()},
-                                 {k: c.per_mgdl for k, c in m.components.items()}, m.spec())
+    meld = derive_meld_parameter(
+        lab[usable],
+        {k: c.paramcd for k, c in m.components.items()},
+        {k: c.per_mgdl for k, c in m.components.items()},
+        m.spec(),
+    )
     meld = meld.drop(columns=["CREATININE", "BILIRUBIN", "INR"])
     meld["PARAMCD"], meld["PARAM"], meld["PARAMN"], meld["PARCAT1"] = m.paramcd, m.param, float(m.paramn), m.parcat1
     meld["AVAL"] = meld["AVAL"].astype("Float64")
@@ -77,8 +82,9 @@ def derive_lab_analysis(sdtm: SdtmRelease, adsl: pd.DataFrame, cfg: AdamConfig) 
     is_base = is_y(lab["ABLFL"])
     lab.loc[is_base, "AVISIT"] = BASELINE_VISIT[0]
     lab.loc[is_base, "AVISITN"] = BASELINE_VISIT[1]
-    chosen = derive_analysis_flag(lab, [*by, "AVISITN"], lab["AVISITN"].notna() & lab["AVAL"].notna() & post,
-                                  tiebreak=["_ORDER"])
+    chosen = derive_analysis_flag(
+        lab, [*by, "AVISITN"], lab["AVISITN"].notna() & lab["AVAL"].notna() & post, tiebreak=["_ORDER"]
+    )
     lab["ANL01FL"] = chosen.mask(is_base, Y)
     lab["ANL02FL"] = derive_screening_flag(lab, cfg)
     lab["DTYPE"] = pd.Series(pd.NA, index=lab.index, dtype="string")
@@ -87,8 +93,11 @@ def derive_lab_analysis(sdtm: SdtmRelease, adsl: pd.DataFrame, cfg: AdamConfig) 
 
 def derive_screening_flag(lab: pd.DataFrame, cfg: AdamConfig) -> pd.Series:
     """ANL02FL: the screening-day MELD (the last MELD of the screening visit), for the stratum check."""
-    meld = lab[lab["PARAMCD"].eq(cfg.meld.paramcd).fillna(False) & lab["VISIT"].eq(cfg.adsl.screening_visit).fillna(False)
-               & lab["AVAL"].notna()]
+    meld = lab[
+        lab["PARAMCD"].eq(cfg.meld.paramcd).fillna(False)
+        & lab["VISIT"].eq(cfg.adsl.screening_visit).fillna(False)
+        & lab["AVAL"].notna()
+    ]
     flag = pd.Series(pd.NA, index=lab.index, dtype="string")
     last = meld.sort_values(["USUBJID", "ADT", "ADTM"], kind="stable", na_position="first").groupby("USUBJID").tail(1)
     flag.loc[last.index] = Y
@@ -99,8 +108,11 @@ def derive_adlb(sdtm: SdtmRelease, adsl: pd.DataFrame, cfg: AdamConfig) -> pd.Da
     """ADLB: the lab analysis records with subject and treatment variables from ADSL, ASEQ in key order."""
     lab = derive_lab_analysis(sdtm, adsl, cfg)
     subj = adsl[["USUBJID", "STUDYID", "SUBJID", "SITEID", "TRT01P", "TRT01PN", "TRT01A", "TRT01AN", "ITTFL", "SAFFL"]]
-    lab = lab.merge(subj.rename(columns={"TRT01P": "TRTP", "TRT01PN": "TRTPN", "TRT01A": "TRTA", "TRT01AN": "TRTAN"}),
-                    on="USUBJID", how="left")
+    lab = lab.merge(
+        subj.rename(columns={"TRT01P": "TRTP", "TRT01PN": "TRTPN", "TRT01A": "TRTA", "TRT01AN": "TRTAN"}),
+        on="USUBJID",
+        how="left",
+    )
     return with_aseq(lab, ["PARAMN", "ADT", "ADTM", "_ORDER"])
 
 

@@ -1,10 +1,11 @@
 """ADRS (BDS): a responder endpoint at an analysis visit, one record per criterion plus the overall record."""
+
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from transforms.adam.config import AdamConfig, Criterion
+from transforms.adam.config import AdamConfig, Criterion, Source
 from transforms.adam.derive import (
     Y,
     derive_analysis_datetime,
@@ -17,7 +18,6 @@ from transforms.adam.derive import (
     derive_responder,
 )
 from transforms.adam.sdtm import SdtmRelease, select
-from transforms.adam.config import Source
 
 
 def windowed_findings(df: pd.DataFrame, dtc: str, seq: str, adsl: pd.DataFrame, cfg: AdamConfig) -> pd.DataFrame:
@@ -32,8 +32,9 @@ def windowed_findings(df: pd.DataFrame, dtc: str, seq: str, adsl: pd.DataFrame, 
     return rec
 
 
-def _criterion_records(c: Criterion, subjects: pd.DataFrame, sdtm: SdtmRelease, adlb: pd.DataFrame,
-                       cfg: AdamConfig) -> pd.DataFrame:
+def _criterion_records(
+    c: Criterion, subjects: pd.DataFrame, sdtm: SdtmRelease, adlb: pd.DataFrame, cfg: AdamConfig
+) -> pd.DataFrame:
     """One record per subject for a value criterion: the Week-N value, its date and the criterion flag."""
     src = c.source
     assert src is not None
@@ -47,10 +48,19 @@ def _criterion_records(c: Criterion, subjects: pd.DataFrame, sdtm: SdtmRelease, 
         win = windowed_findings(raw[raw[src.value].notna()], f"{d}DTC", f"{d}SEQ", subjects, cfg)
         rec = win[(win["ANL01FL"] == Y) & (win["AVISIT"] == visit)]
         num = pd.to_numeric(rec[src.value], errors="coerce")
-        rec = rec.assign(VALUE=num, VALUEC=rec[src.value].astype("string"), SRCDOM=d, SRCVAR=src.value,
-                         SRCSEQ=rec[f"{d}SEQ"], ANRHI=np.nan)
-    rec = subjects[["USUBJID"]].merge(rec[["USUBJID", "VALUE", "VALUEC", "ADT", "ADY", "ANRHI", "SRCDOM", "SRCVAR", "SRCSEQ"]],
-                                      on="USUBJID", how="left")
+        rec = rec.assign(
+            VALUE=num,
+            VALUEC=rec[src.value].astype("string"),
+            SRCDOM=d,
+            SRCVAR=src.value,
+            SRCSEQ=rec[f"{d}SEQ"],
+            ANRHI=np.nan,
+        )
+    rec = subjects[["USUBJID"]].merge(
+        rec[["USUBJID", "VALUE", "VALUEC", "ADT", "ADY", "ANRHI", "SRCDOM", "SRCVAR", "SRCSEQ"]],
+        on="USUBJID",
+        how="left",
+    )
     value = rec["VALUEC"] if isinstance(c.threshold, str) else rec["VALUE"]
     reference = rec[c.times_reference] if c.times_reference else None
     rec["CRIT1FL"] = derive_criterion_flag(value, c.op or "==", c.threshold, reference)
@@ -96,7 +106,9 @@ def derive_adrs(sdtm: SdtmRelease, adsl: pd.DataFrame, adlb: pd.DataFrame, cfg: 
             records[c.paramcd] = _criterion_records(c, subjects, sdtm, adlb, cfg)
     # The visit date of the alive criterion: the latest date of the value criteria at the visit.
     dates = pd.concat([rec.set_index("USUBJID")["ADT"] for rec in records.values()], axis=1)
-    visit_date = subjects["USUBJID"].map(dates.max(axis=1)) if not dates.empty else pd.Series(pd.NaT, index=subjects.index)
+    visit_date = (
+        subjects["USUBJID"].map(dates.max(axis=1)) if not dates.empty else pd.Series(pd.NaT, index=subjects.index)
+    )
     for c in r.criteria:
         if c.kind == "alive_not_transplanted":
             rec = derive_alive_not_transplanted(subjects, visit_date.astype("datetime64[s]"), r.horizon_days)
@@ -107,7 +119,9 @@ def derive_adrs(sdtm: SdtmRelease, adsl: pd.DataFrame, adlb: pd.DataFrame, cfg: 
             flag = derive_composite_flag(parts, "any" if c.kind == "any_of" else "all")
             rec = pd.DataFrame({"USUBJID": flag.index, "CRIT1FL": flag.to_numpy(), "AVALC": flag.to_numpy()})
             rec["AVAL"] = rec["CRIT1FL"].map({Y: 1.0, "N": 0.0}).astype("Float64")
-            rec["ADT"] = pd.concat([records[p].set_index("USUBJID")["ADT"] for p in c.of], axis=1).max(axis=1).to_numpy()
+            rec["ADT"] = (
+                pd.concat([records[p].set_index("USUBJID")["ADT"] for p in c.of], axis=1).max(axis=1).to_numpy()
+            )
             records[c.paramcd] = rec
     overall_parts = [records[c.paramcd].set_index("USUBJID")["CRIT1FL"] for c in r.criteria if c.in_overall]
     overall = derive_responder(overall_parts)
@@ -129,8 +143,11 @@ def derive_adrs(sdtm: SdtmRelease, adsl: pd.DataFrame, adlb: pd.DataFrame, cfg: 
     for col in ("ANRHI", "SRCDOM", "SRCVAR", "SRCSEQ", "AVALC"):
         if col not in out:
             out[col] = pd.NA
-    out = out.merge(adsl[["USUBJID", "STUDYID", "SUBJID", "SITEID", "TRT01P", "TRT01PN", "TRT01A", "TRT01AN",
-                          "ITTFL", "TRTSDT"]], on="USUBJID", how="left")
+    out = out.merge(
+        adsl[["USUBJID", "STUDYID", "SUBJID", "SITEID", "TRT01P", "TRT01PN", "TRT01A", "TRT01AN", "ITTFL", "TRTSDT"]],
+        on="USUBJID",
+        how="left",
+    )
     out["ADY"] = derive_relative_day(out["ADT"], out["TRTSDT"])
     out["AVISIT"], out["AVISITN"] = r.avisit, float(target.avisitn)
     out = out.rename(columns={"TRT01P": "TRTP", "TRT01PN": "TRTPN", "TRT01A": "TRTA", "TRT01AN": "TRTAN"})

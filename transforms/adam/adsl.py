@@ -1,4 +1,5 @@
 """ADSL: one record per subject of DM (screen failures included with ITTFL = N)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,8 +36,12 @@ def derive_treatment_variables(armcd: pd.Series, study: StudyConfig, cfg: AdamCo
         else:
             names.append(None)
             numbers.append(None)
-    return pd.DataFrame({"TRT": pd.Series(names, index=armcd.index, dtype="string"),
-                         "TRTN": pd.Series(numbers, index=armcd.index, dtype="Float64")})
+    return pd.DataFrame(
+        {
+            "TRT": pd.Series(names, index=armcd.index, dtype="string"),
+            "TRTN": pd.Series(numbers, index=armcd.index, dtype="Float64"),
+        }
+    )
 
 
 def derive_age_group(age: pd.Series, cfg: AdamConfig) -> pd.DataFrame:
@@ -55,8 +60,25 @@ def derive_adsl(sdtm: SdtmRelease, study: StudyConfig, cfg: AdamConfig) -> pd.Da
     """ADSL from the SDTM release."""
     a = cfg.adsl
     dm = sdtm.get("DM").sort_values("USUBJID", kind="stable").reset_index(drop=True)
-    out = dm[["STUDYID", "USUBJID", "SUBJID", "SITEID", "COUNTRY", "AGE", "AGEU", "SEX", "RACE", "ETHNIC",
-              "ARM", "ARMCD", "ACTARM", "ACTARMCD", "DTHFL"]].copy()
+    out = dm[
+        [
+            "STUDYID",
+            "USUBJID",
+            "SUBJID",
+            "SITEID",
+            "COUNTRY",
+            "AGE",
+            "AGEU",
+            "SEX",
+            "RACE",
+            "ETHNIC",
+            "ARM",
+            "ARMCD",
+            "ACTARM",
+            "ACTARMCD",
+            "DTHFL",
+        ]
+    ].copy()
     idx = out["USUBJID"]
 
     def by_subject(series: pd.Series) -> pd.Series:
@@ -85,13 +107,15 @@ def derive_adsl(sdtm: SdtmRelease, study: StudyConfig, cfg: AdamConfig) -> pd.Da
 
     ex = sdtm.get("EX").sort_values(["USUBJID", "EXSTDTC"], kind="stable")
     out["NINFUS"] = by_subject(ex.groupby("USUBJID").size()).fillna(0).astype("Int64")
-    # Planned dose level: EXDOSE carries the randomization list's DOSELVL (empty in a blinded build).
-    first_dose = ex.drop_duplicates("USUBJID").set_index("USUBJID")["EXDOSE"]
-    out["DOSELVL"] = by_subject(first_dose).astype("Float64")
+    # Planned dose level (the randomization list's DOSELVL, untreated subjects included); a
+    # blinded build has none, so it stays empty.
+    planned = supp_values(sdtm, a.planned_dose) if not sdtm.get(a.planned_dose.domain).empty else pd.Series()
+    out["DOSELVL"] = by_subject(pd.to_numeric(planned, errors="coerce")).astype("Float64")
     out["SAFFL"] = _flag(out["NINFUS"] > 0)
     ie_subjects = set(sdtm.get("IE")["USUBJID"].astype("string"))
-    out["PPROTFL"] = _flag((out["ITTFL"] == Y) & ~out["USUBJID"].isin(ie_subjects)
-                           & (out["NINFUS"] >= a.per_protocol.infusions))
+    out["PPROTFL"] = _flag(
+        (out["ITTFL"] == Y) & ~out["USUBJID"].isin(ie_subjects) & (out["NINFUS"] >= a.per_protocol.infusions)
+    )
 
     eos = first_by_subject(ds, a.end_of_study, [a.end_of_study.variable])
     decod = by_subject(eos["DSDECOD"]).astype("string")
@@ -111,8 +135,6 @@ def derive_adsl(sdtm: SdtmRelease, study: StudyConfig, cfg: AdamConfig) -> pd.Da
     lt = first_by_subject(pr, a.liver_transplant, [a.liver_transplant.variable])
     out["LTDT"] = by_subject(to_date(lt[a.liver_transplant.variable]))
     out["LTFL"] = _flag(out["LTDT"].notna())
-    seq_var = f"{a.liver_transplant.domain}SEQ"
-    out["LTSEQ"] = by_subject(lt[seq_var]) if seq_var in lt else pd.NA  # ADTTE traceability only
 
     lka = to_date(supp_values(sdtm, a.last_known_alive))
     fallback = latest_seen_date(sdtm, a.last_known_alive.fallback)

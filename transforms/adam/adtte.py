@@ -1,26 +1,50 @@
 """ADTTE (BDS time-to-event): the parameters of tte.yaml for the ITT population."""
+
 from __future__ import annotations
 
 import pandas as pd
 
 from transforms.adam.config import AdamConfig
 from transforms.adam.derive import DateSource, Y, derive_time_to_event
+from transforms.adam.sdtm import SdtmRelease, first_by_subject
 
 
-def derive_adtte(adsl: pd.DataFrame, cfg: AdamConfig) -> pd.DataFrame:
+def derive_adtte(adsl: pd.DataFrame, cfg: AdamConfig, sdtm: SdtmRelease | None = None) -> pd.DataFrame:
     """One record per ITT subject and time-to-event parameter."""
     t = cfg.tte
-    subjects = adsl[adsl["ITTFL"] == Y]
-    horizon = (DateSource(t.start, t.horizon.description, t.horizon.srcdom, t.horizon.srcvar, None,
-                          t.horizon.censor_date_description) if t.horizon else None)
+    subjects = adsl[adsl["ITTFL"] == Y].copy()
+    if sdtm is not None:
+        # SRCSEQ of a transplantation: the PR record's --SEQ (ADSL keeps only the date).
+        lt = cfg.adsl.liver_transplant
+        rec = first_by_subject(sdtm.get(lt.domain), lt, [lt.variable or ""])
+        subjects["LTSEQ"] = subjects["USUBJID"].map(rec[f"{lt.domain}SEQ"]) if f"{lt.domain}SEQ" in rec else None
+    horizon = (
+        DateSource(
+            t.start, t.horizon.description, t.horizon.srcdom, t.horizon.srcvar, None, t.horizon.censor_date_description
+        )
+        if t.horizon
+        else None
+    )
     parts = []
     for p in t.parameters:
-        rec = derive_time_to_event(subjects, t.start, [s.source() for s in p.events],
-                                   [s.source() for s in p.terminating], [s.source() for s in p.censors],
-                                   t.horizon_days, horizon, t.censor_rule)
+        rec = derive_time_to_event(
+            subjects, t.start, p.events, p.terminating, p.censors, t.horizon_days, horizon, t.censor_rule
+        )
         rec["PARAMCD"], rec["PARAM"], rec["PARAMN"] = p.paramcd, p.param, float(p.paramn)
         parts.append(rec)
-    cols = ["USUBJID", "STUDYID", "SUBJID", "SITEID", "TRT01P", "TRT01PN", "TRT01A", "TRT01AN", "ITTFL", "SAFFL", "STRAT1R"]
+    cols = [
+        "USUBJID",
+        "STUDYID",
+        "SUBJID",
+        "SITEID",
+        "TRT01P",
+        "TRT01PN",
+        "TRT01A",
+        "TRT01AN",
+        "ITTFL",
+        "SAFFL",
+        "STRAT1R",
+    ]
     out = pd.concat(parts, ignore_index=True).merge(adsl[cols], on="USUBJID", how="left")
     out = out.rename(columns={"TRT01P": "TRTP", "TRT01PN": "TRTPN", "TRT01A": "TRTA", "TRT01AN": "TRTAN"})
     out = out.sort_values(["USUBJID", "PARAMN"], kind="stable").reset_index(drop=True)

@@ -3,6 +3,7 @@
 Order (each step reads SDTM and the ADaM files written before it):
     build_adsl -> build_adlb -> (build_adtte, build_adrs, build_adae)
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -53,9 +54,9 @@ def build_adlb(sdtm_dir: Path, adam_dir: Path, study: StudyConfig, cfg: AdamConf
 
 
 def build_adtte(sdtm_dir: Path, adam_dir: Path, study: StudyConfig, cfg: AdamConfig | None = None) -> dict[str, int]:
-    """ADTTE from ADSL (SDTM is read through ADSL's dates)."""
+    """ADTTE from ADSL's dates (and SDTM PR for the transplantation's sequence number)."""
     cfg = cfg or load_adam_config(study)
-    adtte = derive_adtte(_read(adam_dir, "ADSL"), cfg)
+    adtte = derive_adtte(_read(adam_dir, "ADSL"), cfg, SdtmRelease(sdtm_dir))
     return {"adtte": write_adam(adtte, "ADTTE", adam_dir, cfg)}
 
 

@@ -1,4 +1,5 @@
 """ADaM configuration of a study: pydantic models read from studies/<study>/adam/ (data, not code)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -59,6 +60,7 @@ class AdslConfig(_Model):
     etiology: Source
     ethnic_group: Source
     stratum: Source
+    planned_dose: Source
     per_protocol: PerProtocol
     baseline_he: Source
     screening_visit: str
@@ -92,31 +94,27 @@ class MeldConfig(_Model):
     def spec(self) -> MeldSpec:
         """The formula as the derivation takes it."""
         c = self.coefficients
-        return MeldSpec(c["creatinine"], c["bilirubin"], c["inr"], c["intercept"], self.floor,
-                        self.creatinine_cap, self.scale, self.round_decimals, self.score_cap)
-
-
-class TteSource(_Model):
-    column: str
-    description: str
-    srcdom: str
-    srcvar: str
-    srcseq: str | None = None
-    censor_date_description: str | None = None
-
-    def source(self) -> DateSource:
-        """As the derivation takes it."""
-        return DateSource(self.column, self.description, self.srcdom, self.srcvar, self.srcseq,
-                          self.censor_date_description)
+        return MeldSpec(
+            c["creatinine"],
+            c["bilirubin"],
+            c["inr"],
+            c["intercept"],
+            self.floor,
+            self.creatinine_cap,
+            self.scale,
+            self.round_decimals,
+            self.score_cap,
+        )
 
 
 class TteParameter(_Model):
     paramcd: str
     param: str
     paramn: int
-    events: list[TteSource]
-    terminating: list[TteSource] = Field(default_factory=list)
-    censors: list[TteSource] = Field(default_factory=list)
+    # pydantic validates the derivation's own dataclass: one definition of a date source.
+    events: list[DateSource]
+    terminating: list[DateSource] = Field(default_factory=list)
+    censors: list[DateSource] = Field(default_factory=list)
 
 
 class HorizonSource(_Model):
@@ -226,12 +224,24 @@ def _yaml(path: Path) -> dict:
 def load_adam_config(study: StudyConfig) -> AdamConfig:
     """Read and validate the study's ADaM configuration folder."""
     folder = study.folder / "adam"
-    windows = [Window(float(r["AVISITN"]), r["AVISIT"], int(r["TARGET"]), int(r["LO"]), int(r["HI"]))
-               for r in read_csv_rows(folder / "windows.csv")]
-    params = [LabParameter(paramcd=r["PARAMCD"], lbtestcd=r["LBTESTCD"], param=r["PARAM"], paramn=int(r["PARAMN"]),
-                           parcat1=r["PARCAT1"]) for r in read_csv_rows(folder / "lab_parameters.csv")]
-    custom = {r["VARIABLE"]: CustomVariable(name=r["VARIABLE"], label=r["LABEL"], type=r["TYPE"], note=r["NOTE"])
-              for r in read_csv_rows(folder / "variables.csv")}
+    windows = [
+        Window(float(r["AVISITN"]), r["AVISIT"], int(r["TARGET"]), int(r["LO"]), int(r["HI"]))
+        for r in read_csv_rows(folder / "windows.csv")
+    ]
+    params = [
+        LabParameter(
+            paramcd=r["PARAMCD"],
+            lbtestcd=r["LBTESTCD"],
+            param=r["PARAM"],
+            paramn=int(r["PARAMN"]),
+            parcat1=r["PARCAT1"],
+        )
+        for r in read_csv_rows(folder / "lab_parameters.csv")
+    ]
+    custom = {
+        r["VARIABLE"]: CustomVariable(name=r["VARIABLE"], label=r["LABEL"], type=r["TYPE"], note=r["NOTE"])
+        for r in read_csv_rows(folder / "variables.csv")
+    }
     return AdamConfig(
         folder=folder,
         adsl=AdslConfig(**_yaml(folder / "adam.yaml")),

@@ -3,6 +3,7 @@
 Dates travel as pandas datetime64 columns: ``*DT`` at midnight, ``*DTM`` with the collected time
 (NaT when the source had no time, so comparisons fall back to the date, never to a guessed time).
 """
+
 from __future__ import annotations
 
 import calendar
@@ -27,14 +28,18 @@ def is_y(flag: pd.Series) -> pd.Series:
 
 # --- dates ------------------------------------------------------------------------------------
 
+
 def derive_analysis_datetime(dtc: pd.Series) -> pd.DataFrame:
     """ADT and ADTM from ISO 8601 --DTC: ADTM only when a time was collected; partial dates give none."""
     dates = [dtc_date(v) for v in dtc.tolist()]
     times = [dtc_datetime(v) if dtc_date(v) is not None else None for v in dtc.tolist()]
-    return pd.DataFrame({
-        "ADT": pd.to_datetime(pd.Series(dates, index=dtc.index, dtype=object)).astype("datetime64[s]"),
-        "ADTM": pd.to_datetime(pd.Series(times, index=dtc.index, dtype=object)).astype("datetime64[s]"),
-    }, index=dtc.index)
+    return pd.DataFrame(
+        {
+            "ADT": pd.to_datetime(pd.Series(dates, index=dtc.index, dtype=object)).astype("datetime64[s]"),
+            "ADTM": pd.to_datetime(pd.Series(times, index=dtc.index, dtype=object)).astype("datetime64[s]"),
+        },
+        index=dtc.index,
+    )
 
 
 def to_date(dtc: pd.Series) -> pd.Series:
@@ -59,9 +64,15 @@ def on_or_before_reference(adt: pd.Series, adtm: pd.Series, ref_dt: pd.Series, r
 
 # --- baseline and change ----------------------------------------------------------------------
 
-def derive_baseline_flag(df: pd.DataFrame, by: Sequence[str], value: str = "AVAL",
-                         ref_dt: str = "TRTSDT", ref_dtm: str = "TRTSDTM",
-                         tiebreak: Sequence[str] = ()) -> pd.Series:
+
+def derive_baseline_flag(
+    df: pd.DataFrame,
+    by: Sequence[str],
+    value: str = "AVAL",
+    ref_dt: str = "TRTSDT",
+    ref_dtm: str = "TRTSDTM",
+    tiebreak: Sequence[str] = (),
+) -> pd.Series:
     """ABLFL: Y on the last non-missing value on or before the reference start (date and time), per `by`."""
     eligible = df[value].notna() & on_or_before_reference(df["ADT"], df["ADTM"], df[ref_dt], df[ref_dtm]).fillna(False)
     flag = pd.Series(pd.NA, index=df.index, dtype="string")
@@ -97,8 +108,10 @@ def derive_change_from_baseline(aval: pd.Series, base: pd.Series, post: pd.Serie
 def derive_range_indicator(aval: pd.Series, lo: pd.Series, hi: pd.Series, avalc: pd.Series | None = None) -> pd.Series:
     """ANRIND (LOW/NORMAL/HIGH) against the analysis range; '<x'/'>x' results only when certain."""
     text = avalc if avalc is not None else pd.Series(None, index=aval.index, dtype=object)
-    values = [nrind(_num(a), c if isinstance(c, str) else None, _num(lo_), _num(hi_))
-              for a, c, lo_, hi_ in zip(aval.tolist(), text.tolist(), lo.tolist(), hi.tolist(), strict=True)]
+    values = [
+        nrind(_num(a), c if isinstance(c, str) else None, _num(lo_), _num(hi_))
+        for a, c, lo_, hi_ in zip(aval.tolist(), text.tolist(), lo.tolist(), hi.tolist(), strict=True)
+    ]
     return pd.Series(values, index=aval.index, dtype="string")
 
 
@@ -110,6 +123,7 @@ def _num(x: object) -> float | None:
 
 
 # --- analysis windows ---------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Window:
@@ -129,8 +143,17 @@ def derive_analysis_window(ady: pd.Series, windows: Sequence[Window], unit: str 
         if b.lo <= a.hi:
             raise ValueError(f"analysis windows {a.avisit} and {b.avisit} overlap")
     out = pd.DataFrame(index=ady.index, columns=["AVISIT", "AVISITN", "AWTARGET", "AWLO", "AWHI", "AWTDIFF", "AWU"])
-    out = out.astype({"AVISIT": "string", "AVISITN": "Float64", "AWTARGET": "Int64", "AWLO": "Int64",
-                      "AWHI": "Int64", "AWTDIFF": "Int64", "AWU": "string"})
+    out = out.astype(
+        {
+            "AVISIT": "string",
+            "AVISITN": "Float64",
+            "AWTARGET": "Int64",
+            "AWLO": "Int64",
+            "AWHI": "Int64",
+            "AWTDIFF": "Int64",
+            "AWU": "string",
+        }
+    )
     for w in ordered:
         inside = ady.notna() & (ady >= w.lo) & (ady <= w.hi)
         inside = inside.fillna(False).astype(bool)
@@ -143,9 +166,10 @@ def derive_analysis_window(ady: pd.Series, windows: Sequence[Window], unit: str 
     return out
 
 
-def derive_analysis_flag(df: pd.DataFrame, by: Sequence[str], eligible: pd.Series,
-                         tiebreak: Sequence[str] = ()) -> pd.Series:
-    """ANLzzFL: per `by` (subject, parameter, window) the eligible record closest to the target, the earlier on a tie."""
+def derive_analysis_flag(
+    df: pd.DataFrame, by: Sequence[str], eligible: pd.Series, tiebreak: Sequence[str] = ()
+) -> pd.Series:
+    """ANLzzFL: per `by` (subject, parameter, window) the eligible record closest to target, earlier on a tie."""
     flag = pd.Series(pd.NA, index=df.index, dtype="string")
     cand = df.loc[eligible.fillna(False).astype(bool), [*by, "AWTDIFF", "ADY", "ADTM", *tiebreak]]
     if cand.empty:
@@ -156,6 +180,7 @@ def derive_analysis_flag(df: pd.DataFrame, by: Sequence[str], eligible: pd.Serie
 
 
 # --- MELD -------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class MeldSpec:
@@ -183,15 +208,20 @@ def meld_score(creatinine_mgdl: float, bilirubin_mgdl: float, inr: float, spec: 
     cr = min(max(creatinine_mgdl, spec.floor), spec.creatinine_cap)
     bili = max(bilirubin_mgdl, spec.floor)
     ratio = max(inr, spec.floor)
-    meld_i = (spec.coef_creatinine * math.log(cr) + spec.coef_bilirubin * math.log(bili)
-              + spec.coef_inr * math.log(ratio) + spec.intercept)
+    meld_i = (
+        spec.coef_creatinine * math.log(cr)
+        + spec.coef_bilirubin * math.log(bili)
+        + spec.coef_inr * math.log(ratio)
+        + spec.intercept
+    )
     # OPTN convention, and protocol.md's example (MELD(i) 2.2897 -> 23): round MELD(i) to 0.1, then x10.
     score = round_half_up(round_half_up(meld_i, spec.round_decimals) * spec.scale, 6)
     return min(score, spec.score_cap)
 
 
-def derive_meld_parameter(records: pd.DataFrame, components: dict[str, str], to_mgdl: dict[str, float],
-                          spec: MeldSpec, seq: str = "LBSEQ") -> pd.DataFrame:
+def derive_meld_parameter(
+    records: pd.DataFrame, components: dict[str, str], to_mgdl: dict[str, float], spec: MeldSpec, seq: str = "LBSEQ"
+) -> pd.DataFrame:
     """MELD records from creatinine, bilirubin and INR of the same draw, else of the same day (latest of each).
 
     `components` maps the roles creatinine/bilirubin/inr to PARAMCDs; `to_mgdl` divides each
@@ -209,35 +239,46 @@ def derive_meld_parameter(records: pd.DataFrame, components: dict[str, str], to_
     comp["ROLE"] = comp["PARAMCD"].map(role_of)
     comp["MGDL"] = comp["AVAL"].astype(float) / comp["ROLE"].map(lambda r: float(to_mgdl.get(r, 1.0)))
     comp = comp.sort_values(["USUBJID", "ADT", "ADTM", seq], kind="stable", na_position="first")
-    rows: list[dict] = []
+    roles = ["creatinine", "bilirubin", "inr"]
 
-    def emit(usubjid: str, adt: pd.Timestamp, adtm: object, part: pd.DataFrame) -> bool:
-        last = part.groupby("ROLE", sort=False).tail(1).set_index("ROLE")
-        if not {"creatinine", "bilirubin", "inr"} <= set(last.index):
-            return False
-        cr, bili, inr = (float(last.at[r, "MGDL"]) for r in ("creatinine", "bilirubin", "inr"))
-        rows.append({"USUBJID": usubjid, "ADT": adt, "ADTM": adtm, "AVAL": meld_score(cr, bili, inr, spec),
-                     "VISIT": last.at["bilirubin", "VISIT"], "VISITNUM": last.at["bilirubin", "VISITNUM"],
-                     "CREATININE": cr, "BILIRUBIN": bili, "INR": inr})
-        return True
+    def complete(keys: list[str], part: pd.DataFrame) -> pd.DataFrame:
+        # The latest value of each role per key; keys with all three roles become MELD rows.
+        last = part.assign(_T=part["ADTM"]).groupby([*keys, "ROLE"], sort=True).tail(1).set_index([*keys, "ROLE"])
+        wide = last[["MGDL", "_T", "VISIT", "VISITNUM"]].unstack("ROLE")
+        if wide.empty:
+            return pd.DataFrame(columns=[*keys, *roles, "ADTM_", "VISIT", "VISITNUM"])
+        wide = wide[wide["MGDL"].reindex(columns=roles).notna().all(axis=1)]
+        out = wide["MGDL"].reindex(columns=roles).copy()
+        times = wide["_T"].reindex(columns=roles)
+        out["ADTM_"] = times.max(axis=1).where(times.notna().all(axis=1))
+        out["VISIT"], out["VISITNUM"] = wide["VISIT"]["bilirubin"], wide["VISITNUM"]["bilirubin"]
+        return out.reset_index()
 
-    for (usubjid, adt), day in comp.groupby(["USUBJID", "ADT"], sort=True):
-        # Exact draws first: a Day 1 sample before the infusion keeps its own pre-dose MELD.
-        found = False
-        for adtm, draw in day[day["ADTM"].notna()].groupby("ADTM", sort=True):
-            found |= emit(usubjid, adt, adtm, draw)
-        if not found:
-            times = day.groupby("ROLE", sort=False).tail(1)["ADTM"]
-            emit(usubjid, adt, times.max() if times.notna().all() else pd.NaT, day)
-    if not rows:
+    # Exact draws first: a Day 1 sample before the infusion keeps its own pre-dose MELD.
+    draws = complete(["USUBJID", "ADT", "ADTM"], comp[comp["ADTM"].notna()])
+    covered = (
+        pd.MultiIndex.from_frame(draws[["USUBJID", "ADT"]])
+        if len(draws)
+        else pd.MultiIndex.from_tuples([], names=["USUBJID", "ADT"])
+    )
+    day_keys = pd.MultiIndex.from_frame(comp[["USUBJID", "ADT"]])
+    days = complete(["USUBJID", "ADT"], comp[~day_keys.isin(covered)])
+    draws["ADTM_"] = draws["ADTM"] if len(draws) else draws.get("ADTM_")
+    both = pd.concat([draws.drop(columns=["ADTM"], errors="ignore"), days], ignore_index=True)
+    if both.empty:
         return pd.DataFrame(columns=cols)
-    out = pd.DataFrame(rows, columns=cols)
+    both["AVAL"] = [
+        meld_score(c, b, i, spec) for c, b, i in zip(both["creatinine"], both["bilirubin"], both["inr"], strict=True)
+    ]
+    out = both.rename(columns={"ADTM_": "ADTM", "creatinine": "CREATININE", "bilirubin": "BILIRUBIN", "inr": "INR"})
     out["ADTM"] = pd.to_datetime(out["ADTM"]).astype("datetime64[s]")
     out["ADT"] = pd.to_datetime(out["ADT"]).astype("datetime64[s]")
-    return out.sort_values(["USUBJID", "ADT", "ADTM"], kind="stable", na_position="first").reset_index(drop=True)
+    out = out[cols].sort_values(["USUBJID", "ADT", "ADTM"], kind="stable", na_position="first")
+    return out.reset_index(drop=True)
 
 
 # --- time to event ----------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class DateSource:
@@ -251,10 +292,16 @@ class DateSource:
     censor_date_description: str | None = None
 
 
-def derive_time_to_event(subjects: pd.DataFrame, start: str, events: Sequence[DateSource],
-                         terminating: Sequence[DateSource], censors: Sequence[DateSource],
-                         horizon_days: int | None, horizon: DateSource | None = None,
-                         censor_rule: str = "earliest") -> pd.DataFrame:
+def derive_time_to_event(
+    subjects: pd.DataFrame,
+    start: str,
+    events: Sequence[DateSource],
+    terminating: Sequence[DateSource],
+    censors: Sequence[DateSource],
+    horizon_days: int | None,
+    horizon: DateSource | None = None,
+    censor_rule: str = "earliest",
+) -> pd.DataFrame:
     """ADT/AVAL/CNSR/EVNTDESC/CNSDTDSC/SRC* per subject.
 
     Event: the earliest event date within the horizon (start + horizon_days), unless a terminating
@@ -270,7 +317,9 @@ def derive_time_to_event(subjects: pd.DataFrame, start: str, events: Sequence[Da
             continue
         end = st + pd.Timedelta(days=horizon_days) if horizon_days is not None else None
 
-        def hits(sources: Sequence[DateSource], within: bool, subject: pd.Series = s) -> list[tuple[pd.Timestamp, int, DateSource]]:
+        def hits(
+            sources: Sequence[DateSource], within: bool, subject: pd.Series = s, end: pd.Timestamp | None = end
+        ) -> list[tuple[pd.Timestamp, int, DateSource]]:
             out = []
             for i, src in enumerate(sources):
                 d = subject.get(src.column)
@@ -293,7 +342,9 @@ def derive_time_to_event(subjects: pd.DataFrame, start: str, events: Sequence[Da
         if not cands:
             rows.append(_tte_row(s, st, st, 1, DateSource(start, "START DATE", "ADSL", start), "START DATE"))
             continue
-        pick = (min if censor_rule == "earliest" else max)(cands, key=lambda t: (t[0], -t[1] if censor_rule == "latest" else t[1]))
+        pick = (min if censor_rule == "earliest" else max)(
+            cands, key=lambda t: (t[0], -t[1] if censor_rule == "latest" else t[1])
+        )
         d, _, src = pick
         rows.append(_tte_row(s, st, max(d, st), 1, src, src.censor_date_description or src.description))
     cols = ["USUBJID", "STARTDT", "ADT", "AVAL", "CNSR", "EVNTDESC", "CNSDTDSC", "SRCDOM", "SRCVAR", "SRCSEQ"]
@@ -303,9 +354,18 @@ def derive_time_to_event(subjects: pd.DataFrame, start: str, events: Sequence[Da
 
 def _tte_row(s: pd.Series, st: pd.Timestamp, d: pd.Timestamp, cnsr: int, src: DateSource, cnsdtdsc: str | None) -> dict:
     seq = s.get(src.srcseq) if src.srcseq else None
-    return {"USUBJID": s["USUBJID"], "STARTDT": st, "ADT": d, "AVAL": float((d - st).days + 1), "CNSR": cnsr,
-            "EVNTDESC": src.description, "CNSDTDSC": cnsdtdsc, "SRCDOM": src.srcdom, "SRCVAR": src.srcvar,
-            "SRCSEQ": None if seq is None or pd.isna(seq) else float(seq)}
+    return {
+        "USUBJID": s["USUBJID"],
+        "STARTDT": st,
+        "ADT": d,
+        "AVAL": float((d - st).days + 1),
+        "CNSR": cnsr,
+        "EVNTDESC": src.description,
+        "CNSDTDSC": cnsdtdsc,
+        "SRCDOM": src.srcdom,
+        "SRCVAR": src.srcvar,
+        "SRCSEQ": None if seq is None or pd.isna(seq) else float(seq),
+    }
 
 
 # Alias with the name the design uses for the concept; the rule lives in derive_time_to_event.
@@ -317,8 +377,9 @@ derive_censoring = derive_time_to_event
 _OPS = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal, "==": np.equal}
 
 
-def derive_criterion_flag(value: pd.Series, op: str, threshold: float | str,
-                          reference: pd.Series | None = None) -> pd.Series:
+def derive_criterion_flag(
+    value: pd.Series, op: str, threshold: float | str, reference: pd.Series | None = None
+) -> pd.Series:
     """CRITyFL: Y when `value op threshold` (x `reference`, e.g. 5 x ULN) holds, N when not, empty when unknown."""
     if isinstance(threshold, str):
         if op != "==":
@@ -326,10 +387,16 @@ def derive_criterion_flag(value: pd.Series, op: str, threshold: float | str,
         res = value.astype("string") == threshold
         known = value.notna()
     else:
-        limit = threshold * reference.astype("Float64") if reference is not None else pd.Series(threshold, index=value.index, dtype="Float64")
+        limit = (
+            threshold * reference.astype("Float64")
+            if reference is not None
+            else pd.Series(threshold, index=value.index, dtype="Float64")
+        )
         v = value.astype("Float64")
         known = v.notna() & limit.notna()
-        res = pd.Series(_OPS[op](v.fillna(0).to_numpy(dtype=float), limit.fillna(0).to_numpy(dtype=float)), index=value.index)
+        res = pd.Series(
+            _OPS[op](v.fillna(0).to_numpy(dtype=float), limit.fillna(0).to_numpy(dtype=float)), index=value.index
+        )
     out = pd.Series(np.where(res.fillna(False).astype(bool), "Y", "N"), index=value.index, dtype="string")
     return out.where(known.fillna(False).astype(bool))
 
@@ -358,8 +425,10 @@ def derive_responder(flags: Sequence[pd.Series]) -> pd.Series:
 
 # --- adverse events ---------------------------------------------------------------------------
 
-def impute_partial_date(dtc: str | None, mode: str, floor: date | None = None,
-                        ceiling: date | None = None) -> tuple[date | None, str | None]:
+
+def impute_partial_date(
+    dtc: str | None, mode: str, floor: date | None = None, ceiling: date | None = None
+) -> tuple[date | None, str | None]:
     """(date, ADaM imputation flag D/M/Y) of a possibly partial ISO 8601 date.
 
     mode 'first' takes the first possible day, raised to `floor` (e.g. TRTSDT) when the floor lies
@@ -388,12 +457,19 @@ def impute_partial_date(dtc: str | None, mode: str, floor: date | None = None,
 def derive_imputed_date(dtc: pd.Series, mode: str, bound: pd.Series | None = None) -> pd.DataFrame:
     """Column version of impute_partial_date: returns DT (datetime64) and DTF (imputation flag)."""
     bounds = bound.tolist() if bound is not None else [None] * len(dtc)
-    pairs = [impute_partial_date(v, mode, *(((_as_date(b), None) if mode == "first" else (None, _as_date(b)))))
-             for v, b in zip(dtc.tolist(), bounds, strict=True)]
-    return pd.DataFrame({
-        "DT": pd.to_datetime(pd.Series([p[0] for p in pairs], index=dtc.index, dtype=object)).astype("datetime64[s]"),
-        "DTF": pd.Series([p[1] for p in pairs], index=dtc.index, dtype="string"),
-    }, index=dtc.index)
+    pairs = [
+        impute_partial_date(v, mode, *((_as_date(b), None) if mode == "first" else (None, _as_date(b))))
+        for v, b in zip(dtc.tolist(), bounds, strict=True)
+    ]
+    return pd.DataFrame(
+        {
+            "DT": pd.to_datetime(pd.Series([p[0] for p in pairs], index=dtc.index, dtype=object)).astype(
+                "datetime64[s]"
+            ),
+            "DTF": pd.Series([p[1] for p in pairs], index=dtc.index, dtype="string"),
+        },
+        index=dtc.index,
+    )
 
 
 def _as_date(x: object) -> date | None:
@@ -404,8 +480,13 @@ def _as_date(x: object) -> date | None:
     return x if isinstance(x, date) else None
 
 
-def derive_treatment_emergent_flag(astdt: pd.Series, aendt: pd.Series, trtsdt: pd.Series,
-                                   trtedt: pd.Series | None = None, end_window_days: int | None = None) -> pd.Series:
+def derive_treatment_emergent_flag(
+    astdt: pd.Series,
+    aendt: pd.Series,
+    trtsdt: pd.Series,
+    trtedt: pd.Series | None = None,
+    end_window_days: int | None = None,
+) -> pd.Series:
     """TRTEMFL: Y when the event starts on or after the first dose (and, if a window is set, by last dose + window).
 
     An event with no start date is counted as treatment-emergent unless it ended before the first

@@ -1,4 +1,5 @@
 """ADaM variable metadata (ADaMIG 1.3, SDTMIG 3.4 for copied variables, sponsor variables) and the writer."""
+
 from __future__ import annotations
 
 import csv
@@ -45,7 +46,9 @@ def _adamig() -> dict[str, list[tuple[re.Pattern[str], str, str, str, str]]]:
             if ph in name and name.replace(ph, "").isupper():
                 pattern, token = name.replace(ph, f"(?P<n>{rx})"), ph
                 break
-        out.setdefault(r["STRUCTURE"], []).append((re.compile(f"^{pattern}$"), token or "", r["LABEL"], r["TYPE"], r["SOURCE"]))
+        out.setdefault(r["STRUCTURE"], []).append(
+            (re.compile(f"^{pattern}$"), token or "", r["LABEL"], r["TYPE"], r["SOURCE"])
+        )
     return out
 
 
@@ -99,7 +102,9 @@ def _values(s: pd.Series, typ: pa.DataType) -> list:
     return [None if pd.isna(x) else str(x) for x in s.tolist()]
 
 
-def adam_table(df: pd.DataFrame, dataset: str, cfg: AdamConfig, extra_metadata: dict[str, str] | None = None) -> pa.Table:
+def adam_table(
+    df: pd.DataFrame, dataset: str, cfg: AdamConfig, extra_metadata: dict[str, str] | None = None
+) -> pa.Table:
     """An Arrow table of an ADaM dataset in configured variable order and key order, metadata inside."""
     spec = cfg.datasets[dataset]
     missing = [c for c in spec.variables if c not in df.columns]
@@ -110,17 +115,24 @@ def adam_table(df: pd.DataFrame, dataset: str, cfg: AdamConfig, extra_metadata: 
     for name in spec.variables:
         v = variable_definition(name, spec, cfg)
         typ = arrow_type(v)
-        fields.append(pa.field(name, typ, nullable=True,
-                               metadata={"label": v.label, "adam_type": v.type, "origin": v.origin}))
+        fields.append(
+            pa.field(name, typ, nullable=True, metadata={"label": v.label, "adam_type": v.type, "origin": v.origin})
+        )
         arrays.append(pa.array(_values(data[name], typ), type=typ))
-    meta = {"dataset": dataset, "label": spec.label, "structure": spec.structure,
-            "standard": f"ADaMIG {ADAMIG_VERSION}", "keys": " ".join(spec.keys)}
+    meta = {
+        "dataset": dataset,
+        "label": spec.label,
+        "structure": spec.structure,
+        "standard": f"ADaMIG {ADAMIG_VERSION}",
+        "keys": " ".join(spec.keys),
+    }
     meta.update(extra_metadata or {})
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields).with_metadata(meta))
 
 
-def write_adam(df: pd.DataFrame, dataset: str, adam_dir: Path, cfg: AdamConfig,
-               extra_metadata: dict[str, str] | None = None) -> int:
+def write_adam(
+    df: pd.DataFrame, dataset: str, adam_dir: Path, cfg: AdamConfig, extra_metadata: dict[str, str] | None = None
+) -> int:
     """Write adam_dir/<dataset>.parquet deterministically; returns the row count."""
     table = adam_table(df, dataset, cfg, extra_metadata)
     write_table(table, adam_dir / f"{dataset.lower()}.parquet")

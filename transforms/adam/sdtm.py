@@ -1,7 +1,7 @@
 """Reading an SDTM release for ADaM: one Parquet file per domain, absent when the domain is empty."""
+
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 
 import pandas as pd
@@ -26,8 +26,9 @@ class SdtmRelease:
             if path.exists():
                 df = pd.read_parquet(path)
             else:
-                df = pd.DataFrame({v.name: pd.Series(dtype="string" if v.type == "Char" else "Float64")
-                                   for v in variable_meta(key)})
+                df = pd.DataFrame(
+                    {v.name: pd.Series(dtype="string" if v.type == "Char" else "Float64") for v in variable_meta(key)}
+                )
             self._cache[key] = df
         return self._cache[key].copy()
 

@@ -207,7 +207,7 @@ def run_engine(xpt_dir: Path, raw_out: Path, *, python: Path | None = None, jobs
             cmd += ["--rule", r]
         # The engine reads .env files and CDISC_LIBRARY_API_KEY from the environment: give it neither.
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CDISC_", "REDIS_"))}
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=tmp, env=env)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=tmp, env=env, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"CORE runner failed ({proc.returncode}): {proc.stderr[-2000:]}")
     return json.loads(raw_out.read_text(encoding="utf-8"))

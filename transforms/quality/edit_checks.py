@@ -1,54 +1,42 @@
 """Layer 3: clinical edit checks across sources, configured in studies/<study>/quality/edit_checks.yaml."""
 from __future__ import annotations
 
-import math
-from decimal import ROUND_HALF_UP, Decimal
-
 import pandas as pd
 import yaml
 
+from transforms.adam.config import MeldConfig, load_adam_config
+from transforms.adam.derive import meld_score
 from transforms.config import StudyConfig
 from transforms.quality.findings import ERROR, WARNING, Finding
 from transforms.quality.sdtm_data import SdtmData
 
-UMOL_PER_MGDL = {"CREAT": 88.4, "BILI": 17.1}  # protocol.md: 1 mg/dL = 88.4 / 17.1 umol/L
-
-
-def meld_score(creatinine_umol: float, bilirubin_umol: float, inr: float) -> float:
-    """MELD per protocol.md: mg/dL inputs floored at 1.0, creatinine capped at 4.0; 10 x MELD(i) to one decimal, capped at 40."""
-    cr = min(max(creatinine_umol / UMOL_PER_MGDL["CREAT"], 1.0), 4.0)
-    bi = max(bilirubin_umol / UMOL_PER_MGDL["BILI"], 1.0)
-    inr = max(inr, 1.0)
-    meld_i = 0.957 * math.log(cr) + 0.378 * math.log(bi) + 1.120 * math.log(inr) + 0.643
-    # "MELD(i) = 2.2897 gives 23": MELD(i) is rounded half-up to one decimal, then multiplied by 10.
-    rounded = Decimal(repr(meld_i)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
-    return min(float(rounded * 10), 40.0)
-
-
-def screening_meld(data: SdtmData, cfg: dict) -> pd.DataFrame:
+def screening_meld(data: SdtmData, cfg: dict, meld: MeldConfig) -> pd.DataFrame:
     """Per subject, the MELD of the latest screening day with creatinine, bilirubin and INR (USUBJID, DATE, MELD)."""
     lb = data.get("LB")
-    m = cfg["meld"]
-    tests = {m["creatinine"]: "CR", m["bilirubin"]: "BI", m["inr"]: "INR"}
+    roles = {c.paramcd: role for role, c in meld.components.items()}
+    per_mgdl = {role: c.per_mgdl for role, c in meld.components.items()}
+    empty = pd.DataFrame(columns=["USUBJID", "DATE", "MELD"])
     if lb.empty:
-        return pd.DataFrame(columns=["USUBJID", "DATE", "MELD"])
-    sub = lb[(lb["VISITNUM"] == cfg["screening_visitnum"]) & lb["LBTESTCD"].isin(tests) & lb["LBSTRESN"].notna()]
-    sub = sub.assign(DATE=sub["LBDTC"].str.slice(0, 10), T=sub["LBTESTCD"].map(tests))
-    wide = sub.sort_values("LBDTC").pivot_table(index=["USUBJID", "DATE"], columns="T", values="LBSTRESN",
+        return empty
+    sub = lb[(lb["VISITNUM"] == cfg["screening_visitnum"]) & lb["LBTESTCD"].isin(roles) & lb["LBSTRESN"].notna()]
+    sub = sub.assign(DATE=sub["LBDTC"].str.slice(0, 10), ROLE=sub["LBTESTCD"].map(roles))
+    wide = sub.sort_values("LBDTC").pivot_table(index=["USUBJID", "DATE"], columns="ROLE", values="LBSTRESN",
                                                 aggfunc="last").dropna()
     if wide.empty:
-        return pd.DataFrame(columns=["USUBJID", "DATE", "MELD"])
-    wide["MELD"] = [meld_score(r.CR, r.BI, r.INR) for r in wide.itertuples()]
+        return empty
+    spec = meld.spec()
+    wide["MELD"] = [meld_score(r.creatinine / per_mgdl["creatinine"], r.bilirubin / per_mgdl["bilirubin"],
+                               r.inr / per_mgdl["inr"], spec) for r in wide.itertuples()]
     return wide.reset_index().sort_values(["USUBJID", "DATE"]).groupby("USUBJID").tail(1)[["USUBJID", "DATE", "MELD"]]
 
 
-def check_stratum(data: SdtmData, cfg: dict) -> list[Finding]:
+def check_stratum(data: SdtmData, cfg: dict, meld_cfg: MeldConfig) -> list[Finding]:
     """The randomization stratum agrees with the MELD computed from screening labs."""
     supp = data.get("SUPPDM")
     if supp.empty:
         return []
     strata = supp[supp["QNAM"] == cfg["stratum"]["qnam"]].set_index("USUBJID")["QVAL"]
-    meld = screening_meld(data, cfg).set_index("USUBJID")
+    meld = screening_meld(data, cfg, meld_cfg).set_index("USUBJID")
     dm = data.get("DM").set_index("USUBJID")
     out = []
     for usubjid, stratum in strata.items():
@@ -78,14 +66,14 @@ def _screening_values(data: SdtmData, cfg: dict, test: str) -> dict[str, float]:
     return dict(sub.sort_values("LBDTC").groupby("USUBJID")["LBSTRESN"].last())
 
 
-def check_eligibility(data: SdtmData, cfg: dict, screen_failure_armcd: str) -> list[Finding]:
+def check_eligibility(data: SdtmData, cfg: dict, meld_cfg: MeldConfig, screen_failure_armcd: str) -> list[Finding]:
     """Randomized subjects whose screening data contradict a criterion recorded as met."""
     dm = data.get("DM")
     if dm.empty:
         return []
     randomized = dm[dm["ARMCD"].fillna("") != screen_failure_armcd]
     not_met = _not_met(data)
-    meld = dict(screening_meld(data, cfg)[["USUBJID", "MELD"]].itertuples(index=False))
+    meld = dict(screening_meld(data, cfg, meld_cfg)[["USUBJID", "MELD"]].itertuples(index=False))
     out = []
     for code, rule in cfg["eligibility"].items():
         for _, row in randomized.iterrows():
@@ -170,7 +158,9 @@ def run_edit_checks(data: SdtmData, study: StudyConfig) -> list[Finding]:
     cfg = load_edit_check_config(study)
     out = [*check_visit_windows(data, study), *check_infusion_order(data)]
     if cfg:
-        out += [*check_stratum(data, cfg), *check_eligibility(data, cfg, study.screen_failure.armcd)]
+        meld_cfg = load_adam_config(study).meld  # one MELD for the edit checks and the analysis
+        out += [*check_stratum(data, cfg, meld_cfg),
+                *check_eligibility(data, cfg, meld_cfg, study.screen_failure.armcd)]
     return out
 
 

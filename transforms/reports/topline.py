@@ -4,6 +4,7 @@ Statistics come from statsmodels (Kaplan-Meier with Greenwood variance, log-rank
 Newcomb intervals); figures are matplotlib PNGs embedded as base64. A blinded build (DM.ARMCD
 BLINDED) shows pooled figures only: no table, figure or test splits or compares the arms.
 """
+
 from __future__ import annotations
 
 import base64
@@ -23,7 +24,7 @@ from statsmodels.duration.survfunc import SurvfuncRight, survdiff  # noqa: E402
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint  # noqa: E402
 
 POOLED = "All subjects"
-KM_DAY = 85          # AVAL of a death on randomization + 84 days: the 12-week landmark
+KM_DAY = 85  # AVAL of a death on randomization + 84 days: the 12-week landmark
 Z95 = 1.959963984540054
 RISK_TIMES = (1, 15, 29, 43, 57, 71, 85)
 
@@ -82,6 +83,7 @@ def _pct(k: int, n: int) -> str:
 
 # --- sections ---------------------------------------------------------------------------------
 
+
 def consort_section(adsl: pd.DataFrame, blinded: bool) -> str:
     """Screened -> randomized -> treated -> completed, with reasons, as a flow figure and a table."""
     screened = len(adsl)
@@ -93,29 +95,75 @@ def consort_section(adsl: pd.DataFrame, blinded: bool) -> str:
         completed = int((g["EOSSTT"] == "COMPLETED").sum())
         ongoing = int((g["EOSSTT"] == "ONGOING").sum())
         reasons = g["DCSREAS"].dropna().value_counts().sort_index()
-        rows.append([name, len(g), treated, len(g) - treated, completed, ongoing,
-                     "; ".join(f"{k.lower()} {v}" for k, v in reasons.items()) or "none"])
+        rows.append(
+            [
+                name,
+                len(g),
+                treated,
+                len(g) - treated,
+                completed,
+                ongoing,
+                "; ".join(f"{k.lower()} {v}" for k, v in reasons.items()) or "none",
+            ]
+        )
         if name != POOLED or blinded:
             boxes.append((name, len(g), treated, completed, ongoing, reasons))
     fig, ax = plt.subplots(figsize=(max(7.0, 2.9 * len(boxes) + 1.5), 5.6))
     ax.axis("off")
     box = {"boxstyle": "round,pad=0.4", "fc": "#eef3f8", "ec": "#34577a"}
-    ax.text(0.5, 0.95, f"Screened\nn = {screened}", ha="center", va="center", bbox=box, fontsize=10, transform=ax.transAxes)
-    ax.text(0.86, 0.80, f"Screen failures\nn = {screened - len(itt)}", ha="center", va="center", bbox=box, fontsize=9,
-            transform=ax.transAxes)
-    ax.text(0.5, 0.72, f"Randomized (ITT)\nn = {len(itt)}", ha="center", va="center", bbox=box, fontsize=10, transform=ax.transAxes)
+    ax.text(
+        0.5, 0.95, f"Screened\nn = {screened}", ha="center", va="center", bbox=box, fontsize=10, transform=ax.transAxes
+    )
+    ax.text(
+        0.86,
+        0.80,
+        f"Screen failures\nn = {screened - len(itt)}",
+        ha="center",
+        va="center",
+        bbox=box,
+        fontsize=9,
+        transform=ax.transAxes,
+    )
+    ax.text(
+        0.5,
+        0.72,
+        f"Randomized (ITT)\nn = {len(itt)}",
+        ha="center",
+        va="center",
+        bbox=box,
+        fontsize=10,
+        transform=ax.transAxes,
+    )
     for i, (name, n, treated, completed, ongoing, reasons) in enumerate(boxes):
         x = (i + 0.5) / len(boxes)
         ax.annotate("", xy=(x, 0.52), xytext=(0.5, 0.66), xycoords="axes fraction", arrowprops={"arrowstyle": "->"})
-        ax.text(x, 0.47, f"{name}\nn = {n}\ntreated (SAF) {treated}", ha="center", va="center", bbox=box, fontsize=9,
-                transform=ax.transAxes)
+        ax.text(
+            x,
+            0.47,
+            f"{name}\nn = {n}\ntreated (SAF) {treated}",
+            ha="center",
+            va="center",
+            bbox=box,
+            fontsize=9,
+            transform=ax.transAxes,
+        )
         ax.annotate("", xy=(x, 0.30), xytext=(x, 0.41), xycoords="axes fraction", arrowprops={"arrowstyle": "->"})
         why = "\n".join(f"{k.lower()}: {v}" for k, v in reasons.items())
-        ax.text(x, 0.16, f"Completed Week 12: {completed}\nOngoing: {ongoing}\nDiscontinued: {int(reasons.sum())}\n{why}",
-                ha="center", va="center", bbox=box, fontsize=8, transform=ax.transAxes)
+        ax.text(
+            x,
+            0.16,
+            f"Completed Week 12: {completed}\nOngoing: {ongoing}\nDiscontinued: {int(reasons.sum())}\n{why}",
+            ha="center",
+            va="center",
+            bbox=box,
+            fontsize=8,
+            transform=ax.transAxes,
+        )
     ax.annotate("", xy=(0.5, 0.78), xytext=(0.5, 0.90), xycoords="axes fraction", arrowprops={"arrowstyle": "->"})
     ax.annotate("", xy=(0.78, 0.80), xytext=(0.5, 0.84), xycoords="axes fraction", arrowprops={"arrowstyle": "->"})
-    table = _table(["Group", "Randomized", "Treated", "Not treated", "Completed", "Ongoing", "Discontinued (reason n)"], rows)
+    table = _table(
+        ["Group", "Randomized", "Treated", "Not treated", "Completed", "Ongoing", "Discontinued (reason n)"], rows
+    )
     return f"<h2>Subject disposition</h2>{_png(fig)}{table}"
 
 
@@ -130,8 +178,11 @@ def baseline_section(adsl: pd.DataFrame, blinded: bool) -> str:
         cells = []
         for _, g in groups:
             v = g[col].dropna().astype(float)
-            cells.append(f"{v.mean():.1f} ({v.std():.1f}); {v.median():.1f} [{v.min():.0f}-{v.max():.0f}]; n={len(v)}"
-                         if len(v) else "-")
+            cells.append(
+                f"{v.mean():.1f} ({v.std():.1f}); {v.median():.1f} [{v.min():.0f}-{v.max():.0f}]; n={len(v)}"
+                if len(v)
+                else "-"
+            )
         rows.append([f"{label}: mean (SD); median [range]", *cells])
 
     def cat(label: str, col: str) -> None:
@@ -162,7 +213,9 @@ def mortality_section(adtte: pd.DataFrame, blinded: bool, paramcd: str = "DTH12"
     if d.empty:
         return f"<h2>12-week mortality</h2><p>No {paramcd} records.</p>"
     groups = [(n, g) for n, g in _groups(d, "TRTP", blinded) if blinded or n != POOLED]
-    fig, (ax, axr) = plt.subplots(2, 1, figsize=(8, 5.8), gridspec_kw={"height_ratios": [4, 1], "hspace": 0.45}, sharex=True)
+    fig, (ax, axr) = plt.subplots(
+        2, 1, figsize=(8, 5.8), gridspec_kw={"height_ratios": [4, 1], "hspace": 0.45}, sharex=True
+    )
     rows, risk = [], []
     for name, g in groups:
         t, e = g["AVAL"].to_numpy(float), (g["CNSR"] == 0).to_numpy(int)
@@ -173,8 +226,15 @@ def mortality_section(adtte: pd.DataFrame, blinded: bool, paramcd: str = "DTH12"
         cens = g[g["CNSR"] == 1]["AVAL"].to_numpy(float)
         ax.plot(cens, [_surv(sf, c) for c in cens], "|", color=ax.lines[-1].get_color(), markersize=7)
         p = km_at(t, e, KM_DAY)
-        rows.append([name, p.n, p.events, f"{p.surv:.3f} ({p.lo:.3f}-{p.hi:.3f})",
-                     f"{1 - p.surv:.3f} ({1 - p.hi:.3f}-{1 - p.lo:.3f})"])
+        rows.append(
+            [
+                name,
+                p.n,
+                p.events,
+                f"{p.surv:.3f} ({p.lo:.3f}-{p.hi:.3f})",
+                f"{1 - p.surv:.3f} ({1 - p.hi:.3f}-{1 - p.lo:.3f})",
+            ]
+        )
         risk.append((name, [int((t >= x).sum()) for x in RISK_TIMES]))
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("Survival probability")
@@ -192,13 +252,18 @@ def mortality_section(adtte: pd.DataFrame, blinded: bool, paramcd: str = "DTH12"
     ax.set_xticks(RISK_TIMES)
     ax.tick_params(labelbottom=True)
     ax.set_xlabel("Days since randomization (AVAL)")
-    text = _table(["Group", "N", "Deaths", f"KM survival at day {KM_DAY} (95% CI)", f"KM mortality at day {KM_DAY} (95% CI)"], rows)
+    text = _table(
+        ["Group", "N", "Deaths", f"KM survival at day {KM_DAY} (95% CI)", f"KM mortality at day {KM_DAY} (95% CI)"],
+        rows,
+    )
     if not blinded and len(groups) == 2:
         arm = d["TRTP"].where(d["TRTP"].notna(), "")
         chisq, p = survdiff(d["AVAL"].to_numpy(float), (d["CNSR"] == 0).to_numpy(int), arm.to_numpy())
         text += f"<p>Log-rank test (statsmodels survdiff): chi-square {chisq:.3f}, p = {p:.4f}.</p>"
-    note = ("<p class=note>Time = AVAL = ADT - randomization date + 1; a death on randomization + 84 days has "
-            f"AVAL {KM_DAY}. CI: log(-log) transform of Greenwood's variance.</p>")
+    note = (
+        "<p class=note>Time = AVAL = ADT - randomization date + 1; a death on randomization + 84 days has "
+        f"AVAL {KM_DAY}. CI: log(-log) transform of Greenwood's variance.</p>"
+    )
     return f"<h2>12-week mortality (primary endpoint, ITT)</h2>{_png(fig)}{text}{note}"
 
 
@@ -222,15 +287,26 @@ def remission_section(adrs: pd.DataFrame, blinded: bool, paramcd: str = "REM12")
         (n1, g1), (n2, g2) = arms
         k1, k2 = int((g1["AVALC"] == "Y").sum()), int((g2["AVALC"] == "Y").sum())
         lo, hi = confint_proportions_2indep(k1, len(g1), k2, len(g2), method="newcomb", compare="diff")
-        out += (f"<p>Risk difference {html.escape(n1)} - {html.escape(n2)}: {k1 / len(g1) - k2 / len(g2):.3f} "
-                f"(95% Newcomb CI {lo:.3f} to {hi:.3f}).</p>")
+        out += (
+            f"<p>Risk difference {html.escape(n1)} - {html.escape(n2)}: {k1 / len(g1) - k2 / len(g2):.3f} "
+            f"(95% Newcomb CI {lo:.3f} to {hi:.3f}).</p>"
+        )
     crit = adrs[adrs["PARCAT1"] == "CRITERION"]
     if not crit.empty:
         rows = []
-        for (pcd, prm), g in crit.groupby(["PARAMN", "PARAM"], sort=True):
-            rows.append([prm, int((g["CRIT1FL"] == "Y").sum()), int((g["CRIT1FL"] == "N").sum()), int(g["CRIT1FL"].isna().sum())])
-        out += "<h3>Criteria at Week 12 (all ITT subjects pooled)</h3>" + _table(["Criterion", "Met", "Not met", "Missing"], rows)
-    return ("<h2>Clinical remission at Week 12 (ITT; missing = non-responder)</h2>" + out)
+        for (_, prm), g in crit.groupby(["PARAMN", "PARAM"], sort=True):
+            rows.append(
+                [
+                    prm,
+                    int((g["CRIT1FL"] == "Y").sum()),
+                    int((g["CRIT1FL"] == "N").sum()),
+                    int(g["CRIT1FL"].isna().sum()),
+                ]
+            )
+        out += "<h3>Criteria at Week 12 (all ITT subjects pooled)</h3>" + _table(
+            ["Criterion", "Met", "Not met", "Missing"], rows
+        )
+    return "<h2>Clinical remission at Week 12 (ITT; missing = non-responder)</h2>" + out
 
 
 def teae_section(adae: pd.DataFrame, adsl: pd.DataFrame, blinded: bool) -> str:
@@ -238,20 +314,36 @@ def teae_section(adae: pd.DataFrame, adsl: pd.DataFrame, blinded: bool) -> str:
     saf = adsl[adsl["SAFFL"] == "Y"]
     groups = _groups(saf, "TRT01A", blinded)
     te = adae[adae["TRTEMFL"] == "Y"]
-    cats = [("Any TEAE", te),
-            ("Related TEAE (possibly/probably)", te[te["RELGR1"] == "RELATED"]),
-            ("Serious TEAE", te[te["AESER"] == "Y"]),
-            ("Severe TEAE", te[te["ASEV"] == "SEVERE"]),
-            ("TEAE with fatal outcome", te[te["AEOUT"] == "FATAL"])]
+    cats = [
+        ("Any TEAE", te),
+        ("Related TEAE (possibly/probably)", te[te["RELGR1"] == "RELATED"]),
+        ("Serious TEAE", te[te["AESER"] == "Y"]),
+        ("Severe TEAE", te[te["ASEV"] == "SEVERE"]),
+        ("TEAE with fatal outcome", te[te["AEOUT"] == "FATAL"]),
+    ]
     header = ["Subjects with", *[f"{n} (N={len(g)})" for n, g in groups]]
-    rows = [[label, *[_pct(sub[sub["USUBJID"].isin(g["USUBJID"])]["USUBJID"].nunique(), len(g)) for _, g in groups]]
-            for label, sub in cats]
+    rows = [
+        [label, *[_pct(sub[sub["USUBJID"].isin(g["USUBJID"])]["USUBJID"].nunique(), len(g)) for _, g in groups]]
+        for label, sub in cats
+    ]
     top = te.groupby("AEDECOD")["USUBJID"].nunique().sort_values(ascending=False)
     top = top[top >= max(1, math.ceil(0.05 * len(saf)))].index.tolist()
-    pt_rows = [[pt, *[_pct(te[(te["AEDECOD"] == pt) & te["USUBJID"].isin(g["USUBJID"])]["USUBJID"].nunique(), len(g))
-                      for _, g in groups]] for pt in sorted(top)]
-    return ("<h2>Treatment-emergent adverse events (SAF, by actual treatment)</h2>" + _table(header, rows)
-            + "<h3>Preferred terms in at least 5% of subjects</h3>" + _table(["Preferred term", *header[1:]], pt_rows))
+    pt_rows = [
+        [
+            pt,
+            *[
+                _pct(te[(te["AEDECOD"] == pt) & te["USUBJID"].isin(g["USUBJID"])]["USUBJID"].nunique(), len(g))
+                for _, g in groups
+            ],
+        ]
+        for pt in sorted(top)
+    ]
+    return (
+        "<h2>Treatment-emergent adverse events (SAF, by actual treatment)</h2>"
+        + _table(header, rows)
+        + "<h3>Preferred terms in at least 5% of subjects</h3>"
+        + _table(["Preferred term", *header[1:]], pt_rows)
+    )
 
 
 CSS = """body{font-family:Helvetica,Arial,sans-serif;margin:24px;max-width:1100px;color:#1d2733}
@@ -262,16 +354,37 @@ img{max-width:100%}.banner{padding:10px;border:2px solid #8a5a00;background:#fff
 .note{font-size:12px;color:#4a5663}"""
 
 
-def render_topline(adsl: pd.DataFrame, adtte: pd.DataFrame, adrs: pd.DataFrame, adae: pd.DataFrame,
-                   blinded: bool, title: str = "Topline") -> str:
+def render_topline(
+    adsl: pd.DataFrame,
+    adtte: pd.DataFrame,
+    adrs: pd.DataFrame,
+    adae: pd.DataFrame,
+    blinded: bool,
+    title: str = "Topline",
+) -> str:
     """The topline page as HTML text."""
-    banner = ('<p class="banner">BLINDED BUILD: the randomization list has not been received. Every figure and '
-              'table pools all subjects; nothing here compares or identifies treatment arms.</p>' if blinded else
-              '<p class="banner">UNBLINDED BUILD: results by randomized arm.</p>')
-    parts = [f"<h1>{html.escape(title)}</h1>", banner, consort_section(adsl, blinded), baseline_section(adsl, blinded),
-             mortality_section(adtte, blinded), remission_section(adrs, blinded), teae_section(adae, adsl, blinded)]
-    return ("<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>" + html.escape(title)
-            + f"</title><style>{CSS}</style></head><body>" + "".join(parts) + "</body></html>\n")
+    banner = (
+        '<p class="banner">BLINDED BUILD: the randomization list has not been received. Every figure and '
+        "table pools all subjects; nothing here compares or identifies treatment arms.</p>"
+        if blinded
+        else '<p class="banner">UNBLINDED BUILD: results by randomized arm.</p>'
+    )
+    parts = [
+        f"<h1>{html.escape(title)}</h1>",
+        banner,
+        consort_section(adsl, blinded),
+        baseline_section(adsl, blinded),
+        mortality_section(adtte, blinded),
+        remission_section(adrs, blinded),
+        teae_section(adae, adsl, blinded),
+    ]
+    return (
+        "<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>"
+        + html.escape(title)
+        + f"</title><style>{CSS}</style></head><body>"
+        + "".join(parts)
+        + "</body></html>\n"
+    )
 
 
 def write_topline(adam_dir: Path, out_html: Path, blinded: bool) -> None:
@@ -284,7 +397,8 @@ def write_topline(adam_dir: Path, out_html: Path, blinded: bool) -> None:
                 if col in df:
                     df[col] = None
     study = str(read["adsl"]["STUDYID"].dropna().iloc[0]) if len(read["adsl"]) else ""
-    page = render_topline(read["adsl"], read["adtte"], read["adrs"], read["adae"], blinded,
-                          f"{study} topline: ADaM summary")
+    page = render_topline(
+        read["adsl"], read["adtte"], read["adrs"], read["adae"], blinded, f"{study} topline: ADaM summary"
+    )
     out_html.parent.mkdir(parents=True, exist_ok=True)
     out_html.write_text(page, encoding="utf-8")

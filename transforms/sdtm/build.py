@@ -80,6 +80,9 @@ def build_dm_records(ctx: BuildContext) -> pd.DataFrame:
     arms = dmx.derive_arm(ctx, raw, randno_by_row)
     raw[arms.columns] = arms
     raw["COUNTRY"] = dmx.derive_country(ctx, raw["SITEID"])
+    if not ctx.blinded and "derive_planned_dose" in ctx.spec.derived("SUPPDM"):
+        listed = ctx.randomization.set_index("RANDNO")["DOSELVL"]
+        raw["SUPP:PLANDOSE"] = randno_by_row.map(listed).astype("Float64")
     return raw
 
 

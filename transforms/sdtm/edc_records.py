@@ -92,7 +92,7 @@ class RecordMapper:
                 continue
             out[rule.variable] = self._apply(rule, rows)
         for rule in self.spec.supp_rules(template.domain):
-            if rule.record == template.record:
+            if rule.record == template.record and rule.algorithm != "derived":
                 out[f"SUPP:{rule.variable}"] = self._apply(rule, rows)
         return out
 

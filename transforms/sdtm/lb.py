@@ -5,7 +5,7 @@ import pandas as pd
 
 from transforms.quality.findings import ERROR, WARNING, Finding
 from transforms.sdtm.context import BuildContext
-from transforms.sdtm.derive import _NUMBER, _LIMIT, format_number, nrind, standardize_result
+from transforms.sdtm.derive import _LIMIT, _NUMBER, format_number, nrind, parse_range, standardize_result
 
 
 def subject_by_mrn(ctx: BuildContext) -> dict[tuple[str, str], str]:
@@ -58,7 +58,10 @@ def lab_records(ctx: BuildContext, site: str, labs: pd.DataFrame) -> pd.DataFram
                                          "result is neither a number nor a known comment", value=r.RESULT,
                                          site=site, subjid=r.SUBJ))
         lo = _num(r.RANGE_LOW) if unit_ok else None
+        # A range printed as an upper limit only ("<7") has no low end.
         hi = _num(r.RANGE_HIGH) if unit_ok else None
+        if unit_ok and hi is None:
+            hi = parse_range(r.RANGE_HIGH)[1]
         stnrlo = round(lo * t.factor, 6) if lo is not None else None
         stnrhi = round(hi * t.factor, 6) if hi is not None else None
         rows.append({
