@@ -123,7 +123,7 @@ def derive_dictionary_term(ctx: BuildContext, domain: str, raw: pd.DataFrame) ->
         if isinstance(v, str) and v.strip().casefold() not in table:
             ctx.findings.add(Finding(WARNING, "CODING-UNCODED", raw.at[i, "_SRCFILE"], raw.at[i, "_SRCREC"], topic,
                                      f"verbatim term is not in the study's coding table {path.name}",
-                                     site=raw.at[i, "_SITEID"], subjid=raw.at[i, "_SUBJECTKEY"]))
+                                     site=raw.at[i, "_SITEID"], subjid=raw.at[i, "_SUBJECTKEY"], domain=domain))
     return raw
 
 

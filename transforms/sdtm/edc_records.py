@@ -138,6 +138,7 @@ class RecordMapper:
             self.findings.add(Finding(
                 severity=ERROR, rule="SPEC-CT-UNMAPPED", source=rows.at[i, "_SRCFILE"], record=rows.at[i, "_SRCREC"],
                 field=rule.source, value=str(col[i]), site=rows.at[i, "SITEID"], subjid=rows.at[i, "SUBJECTKEY"],
+                domain=rule.domain,
                 message=f"coded value has no {rule.codelist} mapping for {rule.domain}.{rule.variable}"))
         return mapped
 
@@ -150,6 +151,6 @@ class RecordMapper:
                 self.findings.add(Finding(
                     severity=WARNING, rule="PRIVACY-FREE-TEXT", source=rows.at[i, "_SRCFILE"],
                     record=rows.at[i, "_SRCREC"], field=rule.source, site=rows.at[i, "SITEID"],
-                    subjid=rows.at[i, "SUBJECTKEY"],
+                    subjid=rows.at[i, "SUBJECTKEY"], domain=rule.domain,
                     message=f"free text held {n} identifier(s) or phone number(s); removed from {rule.domain}.{rule.variable}"))
         return out

@@ -37,7 +37,7 @@ def lab_records(ctx: BuildContext, site: str, labs: pd.DataFrame) -> pd.DataFram
     for (src, spec), grp in orphans.groupby(["SRCFILE", "SPECID"], sort=True):
         ctx.findings.add(Finding(ERROR, "LIS-ORPHAN", src, f"line {int(grp['SRCLINE'].min())}, specimen {spec}",
                                  "patient id", f"{len(grp)} result(s) of specimen {spec} match no subject of {site}",
-                                 site=site))
+                                 site=site, domain="LB"))
     labs = labs[labs["SUBJ"].notna()].drop(columns=["MRN"])  # the MRN stops here
     rows = []
     for r in labs.itertuples(index=False):
@@ -48,7 +48,7 @@ def lab_records(ctx: BuildContext, site: str, labs: pd.DataFrame) -> pd.DataFram
         if not unit_ok:
             ctx.findings.add(Finding(ERROR, "LIS-UNIT", r.SRCFILE, record, "unit",
                                      f"unit for {t.lbtestcd} is not the expected {t.local_unit or '(none)'}; "
-                                     "result kept unconverted", value=r.UNIT, site=site, subjid=r.SUBJ))
+                                     "result kept unconverted", value=r.UNIT, site=site, subjid=r.SUBJ, domain="LB"))
         stresc, stresn = standardize_result(r.RESULT, t.factor) if unit_ok else (None, None)
         if stresc is None and not (_NUMBER.match(r.RESULT) or _LIMIT.match(r.RESULT)):
             stresc = study.lab_result_text.get(r.RESULT)
@@ -56,7 +56,7 @@ def lab_records(ctx: BuildContext, site: str, labs: pd.DataFrame) -> pd.DataFram
                 stresc = r.RESULT
                 ctx.findings.add(Finding(WARNING, "LIS-RESULT-TEXT", r.SRCFILE, record, "result",
                                          "result is neither a number nor a known comment", value=r.RESULT,
-                                         site=site, subjid=r.SUBJ))
+                                         site=site, subjid=r.SUBJ, domain="LB"))
         lo = _num(r.RANGE_LOW) if unit_ok else None
         # A range printed as an upper limit only ("<7") has no low end.
         hi = _num(r.RANGE_HIGH) if unit_ok else None
