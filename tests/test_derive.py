@@ -70,7 +70,13 @@ def test_epoch():
     e = derive_epoch(pd.Series(["2018-01-05", "2018-01-08T07:00", "2018-01-08T10:00", "2018-01-22", "2018-01"]),
                      pd.Series([RF] * 5), pd.Series(["2018-01-22T10:15"] * 5),
                      "SCREENING", "TREATMENT", "FOLLOW-UP")
-    assert e.fillna("").tolist() == ["SCREENING", "SCREENING", "TREATMENT", "TREATMENT", ""]
+    assert e.fillna("").tolist() == ["SCREENING", "SCREENING", "TREATMENT", "TREATMENT", "TREATMENT"]
+    partial = derive_epoch(pd.Series(["2011", "2018-01", "2018-02", "2017-12"]), pd.Series([RF] * 4),
+                           pd.Series(["2018-01-22T10:15"] * 4), "SCREENING", "TREATMENT", "FOLLOW-UP")
+    # 2011: wholly before; 2018-01 overlaps Jan 8-22; 2018-02 wholly after; 2017-12 wholly before
+    assert partial.tolist() == ["SCREENING", "TREATMENT", "FOLLOW-UP", "SCREENING"]
+    assert derive_epoch(pd.Series(["2018-03"]), pd.Series([None]), pd.Series([None]),
+                        "SCREENING", "TREATMENT", "FOLLOW-UP").tolist() == ["SCREENING"]  # never treated
     after = derive_epoch(pd.Series(["2018-01-23"]), pd.Series([RF]), pd.Series(["2018-01-22T10:15"]),
                          "SCREENING", "TREATMENT", "FOLLOW-UP")
     assert after.tolist() == ["FOLLOW-UP"]

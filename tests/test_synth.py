@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from transforms.config import load_study
 from transforms.synth import AE_TERMS, CM_TERMS, TRUTH_FILE, synthesize, verbatim_dictionary
 
 NS = {"o": "http://www.cdisc.org/ns/odm/v1.3"}
-METADATA = Path(__file__).resolve().parents[1] / "transforms" / "synth" / "metadata.xml"
+METADATA = load_study("nct03668171").metadata_path  # what the generator reads too
 SHARED_STUDY = Path(__file__).resolve().parents[2] / "shared" / "study" / "NCT03668171"
 HEADER01 = "病历号,姓名,标本号,采样时间,检验项目,结果,单位,参考范围,异常标志,报告时间"
 HEADER02 = "PatientID,AccessionNo,CollectedAt,TestCode,TestName,Result,Units,RefLow,RefHigh,Flag,Status,ResultedAt"
@@ -158,7 +159,8 @@ def test_same_arguments_give_identical_bytes(tmp_path: Path) -> None:
     assert (c / TRUTH_FILE).read_bytes() != (a / TRUTH_FILE).read_bytes()
 
 
-def test_packaged_metadata_is_the_studys(metadata: dict) -> None:
+def test_study_metadata_is_the_shared_one() -> None:
+    assert not (Path(__file__).resolve().parents[1] / "transforms" / "synth" / "metadata.xml").exists()
     shared = SHARED_STUDY / "edc" / "metadata.xml"
     if not shared.is_file():
         pytest.skip("no ../shared beside the repository")
@@ -425,6 +427,48 @@ def test_planted_errors_are_recorded_and_present(drop: Path) -> None:
             values = [it.get("Value") for s, _, _, _, _, it in item_rows(drop / "edc" / p["file"])
                       if s == p["subject"] and it.get("ItemOID") == p["item"]]
             assert p["value"] in values, p
+
+
+def _free_text_identifiers(out: Path) -> list[tuple[dict, str, str, str, set[str]]]:
+    """Each planted identifier_in_free_text with its text, the subject's MRN and initials, and the
+    names the subject's site-01 LIS rows carry (none at site 02)."""
+    last = odm_files(out)[-1]
+    rows = list(item_rows(last))
+    ids = {(s, it.get("ItemOID")): it.get("Value") for s, _, _, _, _, it in rows
+           if it.get("ItemOID") in ("I.MRN", "I.INITIALS")}
+    names: dict[str, set[str]] = defaultdict(set)
+    for _, r in all_lis_rows(out)["SITE01"]:
+        names[r[0]].add(r[1])
+    found = []
+    for p in truth_of(out)["planted_errors"]:
+        if p["kind"] != "identifier_in_free_text":
+            continue
+        assert "value" not in p and p["identifier"] in ("patient name", "initials", "telephone number"), p
+        (text,) = [it.get("Value") for s, _, _, g, rep, it in rows if s == p["subject"] and g == p["item_group"]
+                   and rep == p.get("item_group_repeat_key") and it.get("ItemOID") == p["item"]]
+        mrn = ids[(p["subject"], "I.MRN")]
+        found.append((p, text, mrn, ids[(p["subject"], "I.INITIALS")], names.get(mrn, set())))
+    return found
+
+
+@pytest.mark.parametrize("seed", [None, 37])  # 37: both name roles fall on site-02 subjects, Chinese text
+def test_identifiers_in_free_text_are_ones_the_pipeline_knows(drop: Path, tmp_path: Path, seed: int | None) -> None:
+    """Only site 01's LIS files carry names, so a name is planted only there; site 02 gets initials."""
+    out = drop
+    if seed is not None:
+        synthesize(out := tmp_path / "drop", subjects=N, seed=seed, snapshots=1)
+    found = _free_text_identifiers(out)
+    assert {p["identifier"] for p, *_ in found} >= {"initials", "telephone number"}
+    for p, text, _, initials, names in found:
+        if p["identifier"] == "patient name":
+            assert p["site"] == "SITE01" and any(n in text for n in names), p
+        elif p["identifier"] == "initials":
+            assert p["site"] == "SITE02", p
+            assert initials in re.split(r"[\s()（）]+", text), p
+        else:
+            assert re.search(r"(?<!\d)1[358]\d{9}(?!\d)", text), p
+        shown = {"patient name": "the patient's name", "initials": "the patient's initials"}
+        assert p["detail"].endswith(shown.get(p["identifier"], p["identifier"])), p
 
 
 def test_truth_holds_no_identifiers(drop: Path) -> None:

@@ -35,7 +35,7 @@ def _parquet(folder: Path, domain: str, rows: list[dict]) -> Path:
 
 def _ae(folder: Path, terms: list[str]) -> Path:
     rows = [{"STUDYID": STUDY, "DOMAIN": "AE", "USUBJID": f"{STUDY}-01-00{i + 1}", "AESEQ": 1, "AETERM": t,
-             "AESTDTC": "2018-01-0%d" % (i + 1), "AESTDY": (i - 1) if i != 1 else None}
+             "AESTDTC": f"2018-01-0{i + 1}", "AESTDY": (i - 1) if i != 1 else None}
             for i, t in enumerate(terms)]
     return _parquet(folder, "AE", rows)
 

@@ -5,20 +5,20 @@ transforms/quality/core.py starts it, reads its JSON and applies the reviewed ex
 
     .venv-core/bin/python tools/core_runner.py --xpt-dir REL/sdtm --out raw.json [--jobs 2] [--rule CORE-000351]
 
-Offline mode, as /work/shared/cdisc-core/README.md describes: the rules come from the engine's own
-cache files (committed xz-compressed in transforms/quality/core_cache/), there is no CT package and
-no variable-level library metadata. The library metadata holds one thing: which SDTMIG class each
-dataset belongs to (``--dataset-classes``, a JSON object {"DM": "SPECIAL PURPOSE", ...}). Without
-it the engine can only guess the class of general-observation datasets from their topic variable,
-so every rule limited to a class skips DM, SV and the trial design datasets (114 of the 430 rules
-never ran on DM, SV, TA, TE, TV, TI or TS). Variable lists are left out on purpose: rules about
-required, expected or ordered variables would then compare the datasets with the project's own
-transcription of the SDTMIG, which is no independent check. Two deliberate changes to the engine's
-behaviour: XPT files are read with
-pyreadstat instead of pandas.read_sas, because pandas counts every 8-byte run of blanks in the last
-80-byte card as padding and silently drops the last record(s) when a record ends there in blank
-text (a 2-row file with an empty Char and a 10-byte blank value reads as 1 row); the engine's own
-metadata reader already uses pyreadstat.
+Offline mode, as the shared cdisc-core README describes: the rules come from the engine's own cache
+files (committed xz-compressed in transforms/quality/core_cache/ and checked against their SHA-256),
+there is no CT package and no variable-level library metadata. Two deliberate departures:
+
+- The library metadata holds one thing, the SDTMIG class of each dataset (``--dataset-classes``, a
+  JSON object {"DM": "SPECIAL PURPOSE", ...}). Without it the engine guesses classes from topic
+  variables only, and every rule limited to a class skipped DM, SV and the trial design datasets:
+  114 of the 430 rules never ran there. Variable lists stay out on purpose: rules about required,
+  expected or ordered variables would then compare the datasets with the project's own transcription
+  of the SDTMIG, which is no independent check (they end in "execution error", as without metadata).
+- XPT files are read with pyreadstat instead of pandas.read_sas: pandas counts every 8-byte run of
+  blanks in the last 80-byte card as padding and silently drops trailing records (a 2-row file whose
+  last record holds an empty Char and a blank 10-byte value reads as 1 row). The engine's own
+  metadata reader already uses pyreadstat.
 """
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def load_cache(name: str, cache_dir: Path = CACHE_DIR) -> Any:
     digest = hashlib.sha256(raw).hexdigest()
     if digest != CACHE_SHA256[name]:
         raise SystemExit(f"{name}.xz: SHA-256 {digest} is not the reviewed {CACHE_SHA256[name]}")
-    return pickle.loads(raw)  # noqa: S301 - checksummed file from the repository
+    return pickle.loads(raw)  # unpickling is safe here: the bytes are the reviewed, checksummed file
 
 
 def _patch_xpt_reader() -> None:
@@ -81,7 +81,9 @@ def _patch_xpt_reader() -> None:
 
 def library_metadata(dataset_classes: dict[str, str]) -> Any:
     """Library metadata that knows only the class of each dataset (names as in the Library's IG JSON)."""
-    from cdisc_rules_engine.models.library_metadata_container import LibraryMetadataContainer
+    from cdisc_rules_engine.models.library_metadata_container import (
+        LibraryMetadataContainer,
+    )
 
     by_class: dict[str, list[dict[str, str]]] = {}
     for name, cls in sorted(dataset_classes.items()):

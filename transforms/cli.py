@@ -21,8 +21,10 @@ def run(
     exports: Path = typer.Option(..., exists=True, file_okay=False, help="Folder of the drop (edc/, lab/, randomization/)."),
     out: Path = typer.Option(..., help="Output folder: releases/<id>/ and the `current` link."),
     study: str = typer.Option("nct03668171", help="Study id (folder under studies/) or path to a study folder."),
+    core: bool | None = typer.Option(None, "--core/--no-core",
+                                     help="Run the CDISC CORE rules on the release (default: when `make core-setup` was run)."),
 ) -> None:
-    """Land, ingest, build SDTM and publish a new release; OUT/current switches only on success."""
+    """Land, ingest, build SDTM and ADaM, validate and publish a new release; OUT/current switches only on success."""
     from transforms.pipeline import BlockingInputError, run_pipeline, step_names
 
     cfg = load_study(study)
@@ -35,7 +37,11 @@ def run(
             progress.update(task, description=step, completed=names.index(step) if step in names else 0)
 
         try:
-            result = run_pipeline(exports, out, cfg, progress=advance)
+            if core is None:
+                from transforms.quality.core import core_python
+
+                core = core_python() is not None
+            result = run_pipeline(exports, out, cfg, progress=advance, core=core)
         except BlockingInputError as exc:
             progress.stop()
             console.print(f"[bold red]Rejected input:[/] {exc}")

@@ -66,8 +66,7 @@ class BlindedConfig(_Model):
 
 
 class ScreenFailureConfig(_Model):
-    armcd: str
-    arm: str
+    armnrs: str
 
 
 class ReferenceDates(_Model):

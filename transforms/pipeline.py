@@ -283,7 +283,7 @@ def input_fingerprint(landing: Landing) -> str:
 
 
 def step_publish(ws: Workspace, study: StudyConfig, counts: dict[str, int], steps: dict[str, dict],
-                 now: datetime | None = None) -> Path:
+                 now: datetime | None = None, core: bool = False) -> Path:
     """Assemble the release (datasets, lineage, reports, manifest) and switch OUT/current to it."""
     from transforms.publish.release import current_release
     from transforms.quality.edit_checks import load_edit_check_config
@@ -298,6 +298,10 @@ def step_publish(ws: Workspace, study: StudyConfig, counts: dict[str, int], step
     previous = current_release(ws.out)
     tmp = new_release_dir(ws.out, release_id)
     shutil.copytree(ws.sdtm / "sdtm", tmp / "sdtm")
+    from transforms.publish.xpt import XPT_ENCODING, write_release_xpt
+
+    # Once every dataset is there: a parent's text over 200 bytes continues in its SUPP-- (XPT only).
+    xpt_datasets = write_release_xpt(tmp / "sdtm", data_cut(landing))
     shutil.copytree(ws.sdtm / "lineage", tmp / "lineage")
     if ws.adam.exists():
         shutil.copytree(ws.adam, tmp / "adam")
@@ -306,6 +310,11 @@ def step_publish(ws: Workspace, study: StudyConfig, counts: dict[str, int], step
     reports.mkdir()
     findings_df = findings.to_frame()
     findings_df.to_csv(reports / "findings.csv", index=False, encoding="utf-8", lineterminator="\n")
+    core_result = None
+    if core:
+        from transforms.quality.core import run_core
+
+        core_result = run_core(tmp / "sdtm", reports / "core.json")
     queries = build_queries(findings, read_previous_queries(previous), data_cut(landing))
     write_queries(queries, reports)
     snap = landing.newest_snapshot()
@@ -323,6 +332,9 @@ def step_publish(ws: Workspace, study: StudyConfig, counts: dict[str, int], step
         "inputs": [{"path": f.path, "source": f.source, "site": f.site, "sha256": f.sha256, "bytes": f.bytes,
                     "used": f.source != "edc" or f == snap} for f in landing.files],
         "datasets": dict(sorted(counts.items())),
+        "xpt": {"format": "SAS XPORT v5", "encoding": XPT_ENCODING, "datasets": xpt_datasets},
+        "core": ({"engine": core_result.engine, **core_result.status_counts(), "issues": len(core_result.issues),
+                  "open_issues": len(core_result.open_issues)} if core_result else None),
         "findings": {"blocking": by_sev[BLOCKING], "non_blocking": by_sev[ERROR] + by_sev[WARNING],
                      "by_severity": by_sev},
         "queries": {s: int((queries["STATUS"] == s).sum()) for s in ("new", "open", "resolved")},
@@ -335,7 +347,8 @@ def step_publish(ws: Workspace, study: StudyConfig, counts: dict[str, int], step
     visits = [(v.visitnum, v.visit) for v in study.visits if v.visitnum is not None]
     write_quality_report(reports / "quality.html", manifest=manifest, queries=queries, findings=findings_df,
                          data=SdtmData(tmp, study.study_id), visits=visits,
-                         completeness_items=cfg.get("completeness", []), out=ws.out, core=None,
+                         completeness_items=cfg.get("completeness", []), out=ws.out,
+                         core=core_result.summary() if core_result else None,
                          gx_docs="gx/index.html" if docs else None)
     if (tmp / "adam").exists():
         from transforms.reports.topline import write_topline
@@ -368,7 +381,8 @@ class RunResult:
 
 
 def run_pipeline(exports: Path, out: Path, study: StudyConfig,
-                 progress: Callable[[str], None] = lambda _: None, now: datetime | None = None) -> RunResult:
+                 progress: Callable[[str], None] = lambda _: None, now: datetime | None = None,
+                 core: bool = False) -> RunResult:
     """Land, ingest, build and publish; raises BlockingInputError and leaves OUT/current untouched."""
     now = now or datetime.now(UTC)
     ws = Workspace(out.resolve(), now.strftime("%Y%m%dT%H%M%S%fZ"))
@@ -401,7 +415,7 @@ def run_pipeline(exports: Path, out: Path, study: StudyConfig,
         counts.update(step_build_adam_dataset(ws, study, name))
     progress("publish")
     findings = collect_findings(ws)
-    release = step_publish(ws, study, counts, steps, now)
+    release = step_publish(ws, study, counts, steps, now, core=core)
     cleanup(ws)
     return RunResult(release, counts, findings, steps["ingest_randomization"]["blinded"])
 

@@ -153,7 +153,7 @@ def derive_adsl(sdtm: SdtmRelease, study: StudyConfig, cfg: AdamConfig) -> pd.Da
     out["MELDBL"] = by_subject(meld[meld["ABLFL"] == Y].set_index("USUBJID")["AVAL"]).astype("Float64")
     out["MELDSCR"] = by_subject(meld[meld["ANL02FL"] == Y].set_index("USUBJID")["AVAL"]).astype("Float64")
     he = derive_baseline_assessment(sdtm.get(a.baseline_he.domain), out, a.baseline_he)
-    out["HEGRBL"] = by_subject(he["RSSTRESC"]).astype("string")
+    out["HEGRBL"] = by_subject(he["RSORRES"]).astype("string")
     out["HEGRBLN"] = by_subject(he["RSSTRESN"]).astype("Float64")
     return out
 
@@ -162,7 +162,7 @@ def derive_baseline_assessment(rs: pd.DataFrame, adsl: pd.DataFrame, src) -> pd.
     """The baseline record (ABLFL rule) of one RS test per subject, indexed by USUBJID."""
     rec = select(rs, src).merge(adsl[["USUBJID", "TRTSDT", "TRTSDTM"]], on="USUBJID", how="inner")
     if rec.empty:
-        return pd.DataFrame(columns=["RSSTRESC", "RSSTRESN"])
+        return pd.DataFrame(columns=["RSORRES", "RSSTRESN"])
     rec[["ADT", "ADTM"]] = derive_analysis_datetime(rec["RSDTC"])
     rec["ABLFL"] = derive_baseline_flag(rec, ["USUBJID"], value="RSSTRESC", tiebreak=["RSSEQ"])
-    return rec[rec["ABLFL"] == Y].set_index("USUBJID")[["RSSTRESC", "RSSTRESN"]]
+    return rec[rec["ABLFL"] == Y].set_index("USUBJID")[["RSORRES", "RSSTRESN"]]

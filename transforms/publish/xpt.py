@@ -24,12 +24,12 @@ Decisions (the README's "XPT" section says the same for the analyst):
 """
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pyreadstat
@@ -251,10 +251,12 @@ def check_limits(ds: XptDataset) -> None:
                 raise XptLimitError(f"{ds.name}.{col}: {sizes.iat[i]} bytes in {_record(df, i, ds.name)}; "
                                     f"XPT v5 allows {MAX_CHAR_BYTES}")
             continue
-        for i, v in enumerate(df[col].to_numpy()):
-            if not math.isnan(v) and (math.isinf(v) or abs(v) >= _IBM_MAX or 0 < abs(v) < _IBM_MIN):
-                raise XptLimitError(f"{ds.name}.{col}: {v!r} in {_record(df, i, ds.name)} is outside "
-                                    "the range of an XPT (IBM) double")
+        v = np.abs(df[col].to_numpy(dtype="float64"))
+        bad = np.flatnonzero(np.isinf(v) | (v >= _IBM_MAX) | ((v > 0) & (v < _IBM_MIN)))
+        if len(bad):
+            i = int(bad[0])
+            raise XptLimitError(f"{ds.name}.{col}: {df[col].iat[i]!r} in {_record(df, i, ds.name)} is outside "
+                                "the range of an XPT (IBM) double")
 
 
 def write_dataset(ds: XptDataset, xpt_path: Path, data_cut: str | date | None = None) -> None:
@@ -281,7 +283,7 @@ def _supp_name(name: str) -> str:
 
 
 def _parent_name(name: str) -> str:
-    return name[4:] if name.startswith("SUPP") else name
+    return name.removeprefix("SUPP")
 
 
 def _merged_supp(folder: Path, parent: str) -> XptDataset | None:
@@ -341,7 +343,8 @@ def write_release_xpt(sdtm_dir: Path, data_cut: str | date | None = None, out_di
     for path in sorted(sdtm_dir.glob("*.parquet")):
         if path.stem.upper() in written:
             continue  # a SUPP-- its parent already wrote with the overflow of long text
-        written.extend(write_xpt(path, (out_dir or sdtm_dir) / f"{path.stem}.xpt", data_cut))
+        names = write_xpt(path, (out_dir or sdtm_dir) / f"{path.stem}.xpt", data_cut)
+        written.extend(n for n in names if n not in written)
     return written
 
 

@@ -66,12 +66,12 @@ def _screening_values(data: SdtmData, cfg: dict, test: str) -> dict[str, float]:
     return dict(sub.sort_values("LBDTC").groupby("USUBJID")["LBSTRESN"].last())
 
 
-def check_eligibility(data: SdtmData, cfg: dict, meld_cfg: MeldConfig, screen_failure_armcd: str) -> list[Finding]:
+def check_eligibility(data: SdtmData, cfg: dict, meld_cfg: MeldConfig, screen_failure: str) -> list[Finding]:
     """Randomized subjects whose screening data contradict a criterion recorded as met."""
     dm = data.get("DM")
     if dm.empty:
         return []
-    randomized = dm[dm["ARMCD"].fillna("") != screen_failure_armcd]
+    randomized = dm[dm["ARMNRS"].fillna("") != screen_failure] if "ARMNRS" in dm else dm
     not_met = _not_met(data)
     meld = dict(screening_meld(data, cfg, meld_cfg)[["USUBJID", "MELD"]].itertuples(index=False))
     out = []
@@ -160,7 +160,7 @@ def run_edit_checks(data: SdtmData, study: StudyConfig) -> list[Finding]:
     if cfg:
         meld_cfg = load_adam_config(study).meld  # one MELD for the edit checks and the analysis
         out += [*check_stratum(data, cfg, meld_cfg),
-                *check_eligibility(data, cfg, meld_cfg, study.screen_failure.armcd)]
+                *check_eligibility(data, cfg, meld_cfg, study.screen_failure.armnrs)]
     return out
 
 

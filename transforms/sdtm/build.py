@@ -154,7 +154,10 @@ def sv_records(ctx: BuildContext) -> pd.DataFrame:
     return pd.DataFrame({
         "_SUBJECTKEY": v["SUBJECTKEY"], "_SITEID": v["SITEID"], "_EVENTOID": v["EVENTOID"],
         "_EVENTREPEAT": v["EVENTREPEAT"], "_RECORD": "VISIT", "_SRCFILE": v["_SRCFILE"], "_SRCREC": v["_SRCREC"],
-        "VISITNUM": v["VISITNUM"], "VISIT": v["VISIT"], "VISITDY": v["VISITDY"], "SVSTDTC": v["SVSTDTC"],
+        "VISITNUM": v["VISITNUM"], "VISIT": v["VISIT"], "VISITDY": v["VISITDY"],
+        # SV holds visits that happened; a planned (protocol) visit is pre-specified.
+        "SVPRESP": v["VISITDY"].notna().map({True: "Y", False: pd.NA}),
+        "SVOCCUR": v["VISITDY"].notna().map({True: "Y", False: pd.NA}), "SVSTDTC": v["SVSTDTC"],
         "SVENDTC": v["SVENDTC"], "SVUPDES": v["SVUPDES"],
     })
 
@@ -302,7 +305,7 @@ def build_domain(ctx: BuildContext, staged: Path, domain: str, data_cut: str) ->
     if domain == "SV":
         return finalize(ctx, "SV", sv_records(ctx))
     if domain in TRIAL_DESIGN:
-        randomized = int((ctx.dm_records["ARMCD"].fillna("") != ctx.study.screen_failure.armcd).sum())
+        randomized = int((ctx.dm_records["ARMNRS"].fillna("") != ctx.study.screen_failure.armnrs).sum())
         raw = {"TA": td.build_ta, "TE": td.build_te, "TV": td.build_tv, "TI": td.build_ti}.get(domain)
         return finalize(ctx, domain, raw(ctx) if raw else td.build_ts(ctx, randomized, data_cut))
     if domain == "EX":

@@ -66,13 +66,40 @@ def on_or_before(dtc: str | None, ref: str | None) -> bool | None:
     return da <= db
 
 
+def date_range(dtc: str | None) -> tuple[date, date] | None:
+    """First and last calendar day a (possibly partial) ISO 8601 date can be."""
+    if not isinstance(dtc, str):
+        return None
+    full = dtc_date(dtc)
+    if full is not None:
+        return full, full
+    m = re.match(r"^(\d{4})(?:-(\d{2}))?$", dtc)
+    if not m:
+        return None
+    year, month = int(m[1]), int(m[2]) if m[2] else None
+    if month is None:
+        return date(year, 1, 1), date(year, 12, 31)
+    nxt = date(year + (month == 12), month % 12 + 1, 1)
+    return date(year, month, 1), date.fromordinal(nxt.toordinal() - 1)
+
+
 def epoch_of(dtc: str | None, rfxstdtc: str | None, rfxendtc: str | None,
              before: str, during: str, after: str) -> str | None:
-    """EPOCH of one observation from the subject's first and last exposure."""
-    if not isinstance(dtc, str) or dtc_date(dtc) is None:
+    """EPOCH of one observation from the subject's first and last exposure.
+
+    A partial date is placed by the days it can be: wholly before the first exposure, wholly after
+    the last, or else (it overlaps the treatment period) during treatment.
+    """
+    span = date_range(dtc)
+    if span is None:
         return None
     if not isinstance(rfxstdtc, str):
         return before
+    if dtc_date(dtc) is None:
+        end = rfxendtc if isinstance(rfxendtc, str) else rfxstdtc
+        if span[1] < dtc_date(rfxstdtc):
+            return before
+        return after if span[0] > dtc_date(end) else during
     a, s = dtc_datetime(dtc), dtc_datetime(rfxstdtc)
     if a is not None and s is not None:
         if a < s:

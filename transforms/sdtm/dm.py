@@ -59,8 +59,7 @@ def derive_arm(ctx: BuildContext, dm: pd.DataFrame, randno: pd.Series) -> pd.Dat
         rn = randno.get(i)
         treated = isinstance(dm.at[i, "RFXSTDTC"], str)
         if not isinstance(rn, str) or not rn:
-            code, name = study.screen_failure.armcd, study.screen_failure.arm
-            out.loc[i] = [code, name, code, name, pd.NA]
+            out.loc[i] = [pd.NA, pd.NA, pd.NA, pd.NA, study.screen_failure.armnrs]
             continue
         if ctx.blinded:
             code, name = study.blinded.armcd, study.blinded.arm

@@ -62,13 +62,17 @@ def lab_records(ctx: BuildContext, site: str, labs: pd.DataFrame) -> pd.DataFram
         hi = _num(r.RANGE_HIGH) if unit_ok else None
         if unit_ok and hi is None:
             hi = parse_range(r.RANGE_HIGH)[1]
+        is_result = bool(_NUMBER.match(r.RESULT) or _LIMIT.match(r.RESULT))
+        if not is_result:
+            lo = hi = None  # a comment (haemolysed, see note) is no result: no range beside it
         stnrlo = round(lo * t.factor, 6) if lo is not None else None
         stnrhi = round(hi * t.factor, 6) if hi is not None else None
         rows.append({
             "_SUBJECTKEY": r.SUBJ, "_SITEID": site, "_EVENTOID": "", "_EVENTREPEAT": "", "_RECORD": "LAB",
             "_SRCFILE": r.SRCFILE, "_SRCREC": record,
             "LBTESTCD": t.lbtestcd, "LBTEST": t.lbtest, "LBCAT": t.lbcat, "LBSPEC": t.lbspec, "LBREFID": r.SPECID,
-            "LBORRES": r.RESULT, "LBORRESU": unit, "LBORNRLO": r.RANGE_LOW or None, "LBORNRHI": r.RANGE_HIGH or None,
+            "LBORRES": r.RESULT, "LBORRESU": unit, "LBORNRLO": (r.RANGE_LOW or None) if is_result else None,
+            "LBORNRHI": (r.RANGE_HIGH or None) if is_result else None,
             "LBSTRESC": stresc, "LBSTRESN": stresn, "LBSTRESU": t.lbstresu if unit_ok else None,
             "LBSTNRLO": stnrlo, "LBSTNRHI": stnrhi, "LBNRIND": nrind(stresn, stresc, stnrlo, stnrhi),
             "LBDTC": r.COLLDTC,

@@ -169,14 +169,25 @@ def domain_variables(domain: str) -> list[VariableMeta]:
     if dataset_meta(domain).class_ not in _GENERAL_CLASSES:
         return variables
     missing = [t for t in _GENERAL_TIMING if t[0] not in names]
+    for dtc, dy, label in (("STDTC", "STDY", "Study Day of Start of Observation"),
+                           ("ENDTC", "ENDY", "Study Day of End of Observation")):
+        if f"{domain}{dtc}" in names and f"{domain}{dy}" not in names:
+            missing.append((f"{domain}{dy}", label, "Num"))
     if not missing:
         return variables
-    anchor = next((v.order for v in variables if v.name in ("VISITDY", "TAETORD", "EPOCH", f"{domain}DTC",
-                                                             f"{domain}STDTC")), max(v.order for v in variables) + 1)
-    shifted = [v if v.order < anchor else _reorder(v, v.order + len(missing)) for v in variables]
-    added = [VariableMeta(name=n, label=lab, type=t, core="Perm", codelist=None, order=anchor + i, role="Timing")
-             for i, (n, lab, t) in enumerate(missing)]
-    return sorted(shifted + added, key=lambda v: v.order)
+    out = list(variables)
+    for name, label, vtype in missing:
+        # Visits go before the other timing variables; a study day right after its date.
+        after = {f"{domain}STDY": f"{domain}ENDTC", f"{domain}ENDY": f"{domain}STDY"}.get(name)
+        names_now = [v.name for v in out]
+        if after and after in names_now:
+            pos = names_now.index(after) + 1
+        else:
+            pos = next((i for i, v in enumerate(out) if v.name in ("VISITDY", "TAETORD", "EPOCH", f"{domain}DTC",
+                                                                   f"{domain}STDTC")), len(out))
+        out.insert(pos, VariableMeta(name=name, label=label, type=vtype, core="Perm", codelist=None, order=0,
+                                     role="Timing"))
+    return [_reorder(v, i + 1) for i, v in enumerate(out)]
 
 
 def _reorder(v: VariableMeta, order: int) -> VariableMeta:

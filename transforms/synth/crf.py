@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from transforms.odm.values import value_problem
+
 from .course import Course, death_cause_text, study_day
 from .metadata import Ecrf
 from .population import Subject, subject_rng
@@ -85,21 +87,23 @@ class SubjectCrf:
             event_repeat: int | None = None, group_repeat: int | None = None) -> GroupRecord:
         """Add an ItemGroupData; items are ordered and validated by the metadata."""
         md = self.md
-        forms, groups = md.form_index[event], md.group_index[form]
+        forms, groups = md.form_index[event], md.group_index.get(form, {})
         if form not in forms or group not in groups:
             raise ValueError(f"{group} is not on {form} in {event}")
         unknown = values.keys() - md.item_index[group].keys()
         if unknown:
             raise ValueError(f"items {sorted(unknown)} are not in {group}")
         entered = self.entry_date(when)
+        checks, coded_ok = md.checks, md.coded_ok
         items = []
         for oid in md.group_items[group]:
             value = values.get(oid)
             if value is None:
                 continue
-            problem = md.value_problem(oid, value)
-            if problem is not None:
-                raise ValueError(f"{self.s.key}: {oid}={value!r} {problem} (eCRF metadata)")
+            if value not in coded_ok.get(oid, ()):
+                problem = value_problem(*checks[oid], value)
+                if problem is not None:
+                    raise ValueError(f"{self.s.key}: {oid}={value!r} {problem} (eCRF metadata)")
             items.append(ItemRecord(oid, [(entered, value)]))
         key = (md.event_index[event], event_repeat or 0, forms[form], groups[group], group_repeat or 0)
         rec = GroupRecord(key, event, event_repeat, form, group, group_repeat, entered, items)
@@ -164,8 +168,8 @@ def _screening(crf: SubjectCrf, s: Subject, course: Course) -> None:
         rec = crf.add("SE.SCR", "F.LIVHX", "IG.MH", {"I.MHTERM": term, "I.MHSTDAT": start, "I.MHONGO": ongoing},
                       day, group_repeat=k)
         if k == 1 and "err_free_name_mh" in s.roles:
-            _plant_identifier(crf, rec, "I.MHTERM", term, "medical history term",
-                              zh=("（患者", "自述）"), en=(" (reported by ", ")"))
+            _plant_identifier(crf, rec, "I.MHTERM", term, "medical history term", name="{text}（患者{name}自述）",
+                              zh="{text}（患者 {initials} 自述）", en="{text} (reported by {initials})")
     vs, _ = _vs_clin(crf, "SE.SCR", course.visits[0])
     if "err_fixed_later" in s.roles and vs is not None:
         weight = next(i for i in vs.items if i.oid == "I.WEIGHT")
@@ -247,8 +251,8 @@ def _logs(crf: SubjectCrf, s: Subject, course: Course) -> None:
         rec = crf.add("SE.LOG", "F.CM", "IG.CM", values, s.screen_date if cm.baseline else cm.end or course.eos_date,
                       group_repeat=k)
         if cm.baseline and "err_free_name" in s.roles:
-            _plant_identifier(crf, rec, "I.CMTRT", cm.term, "medication name", zh=("（", "自备）"),
-                              en=(" (per ", ")"))
+            _plant_identifier(crf, rec, "I.CMTRT", cm.term, "medication name", name="{text}（{name}自备）",
+                              zh="{text}（患者 {initials} 自备）", en="{text} (per {initials})")
         if not cm.baseline and first_supportive and cm.end and "item_removed" in s.roles:
             # The end date turned out wrong: deleted on the last night, the medication is ongoing.
             crf.change_later(rec, "I.CMENDAT", REMOVED, crf.cut)
@@ -260,16 +264,16 @@ def _logs(crf: SubjectCrf, s: Subject, course: Course) -> None:
 
 
 def _plant_identifier(crf: SubjectCrf, rec: GroupRecord, oid: str, text: str, what: str,
-                      zh: tuple[str, str], en: tuple[str, str]) -> None:
-    """Plant an identifier the pipeline can know in free text: the patient's name at site 01 (its LIS
-    files carry names), the eCRF initials as a separate word at site 02 (whose files carry no names)."""
+                      name: str, zh: str, en: str) -> None:
+    """Plant in free text an identifier the pipeline can know: the patient's name at site 01, whose LIS
+    files carry names; at site 02, whose files carry none, the eCRF initials as a separate word
+    (`zh` or `en` after the language of the text)."""
     s = crf.s
     if s.site == "SITE01":
-        planted, ident, shown = f"{text}{zh[0]}{s.person.name}{zh[1]}", "patient name", "name"
-    elif text.isascii():
-        planted, ident, shown = f"{text}{en[0]}{s.person.initials}{en[1]}", "initials", "initials"
+        planted, ident, shown = name.format(text=text, name=s.person.name), "patient name", "name"
     else:
-        planted, ident, shown = f"{text}{zh[0]} {s.person.initials} {zh[1]}", "initials", "initials"
+        form = en if text.isascii() else zh
+        planted, ident, shown = form.format(text=text, initials=s.person.initials), "initials", "initials"
     crf.plant("identifier_in_free_text", rec, oid, planted, f"{what} contains the patient's {shown}",
               identifier=ident)
 

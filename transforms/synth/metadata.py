@@ -29,7 +29,7 @@ __all__ = ["LENGTH_WAIVED", "ODM_NS", "STUDY", "Ecrf", "load_ecrf", "site_start_
 
 
 class Ecrf:
-    """StudyMetadata with the orderings the writer needs and a value check per item OID.
+    """StudyMetadata with the orderings the writer needs and what checks each item's values.
 
     Orders are the metadata's own: events as the StudyEventDefs, forms, item groups and items as
     their *Ref elements come (the project's loader keeps document order).
@@ -45,16 +45,14 @@ class Ecrf:
         self.group_index = {f: {g: i for i, g in enumerate(fd.item_group_oids)} for f, fd in md.forms.items()}
         self.group_items = {g: ig.item_oids for g, ig in md.item_groups.items()}
         self.item_index = {g: {i: k for k, i in enumerate(items)} for g, items in self.group_items.items()}
-        self._defs: dict[str, tuple[ItemDef, CodeList | None]] = {
+        # Item OID -> the arguments of transforms.odm.values.value_problem after the value.
+        self.checks: dict[str, tuple[ItemDef, CodeList | None]] = {
             oid: (replace(item, length=None) if oid in LENGTH_WAIVED else item, md.codelist_of(oid))
             for oid, item in md.items.items()}
-
-    def value_problem(self, item_oid: str, value: str) -> str | None:
-        """Why a value does not fit the item's ItemDef (DataType, Length, CodeList), or None."""
-        found = self._defs.get(item_oid)
-        if found is None:
-            return "is not an ItemDef of the metadata"
-        return value_problem(found[0], found[1], value)
+        # Item OID -> its coded values that pass that check: lets the hot path skip the call for them.
+        self.coded_ok: dict[str, frozenset[str]] = {
+            oid: frozenset(v for v in cl.decodes if value_problem(item, cl, v) is None)
+            for oid, (item, cl) in self.checks.items() if cl is not None}
 
 
 def site_start_dates(path: Path) -> dict[str, date]:
