@@ -18,10 +18,13 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	rm -rf $(DEMO)/exports
 	$(VENV)/bin/cdiscflow synth --subjects 200 --seed 20171210 --out $(DEMO)/exports
-	$(VENV)/bin/cdiscflow run --exports $(DEMO)/exports --out $(DEMO)/out
+	$(VENV)/bin/cdiscflow nightly --exports $(DEMO)/exports --out $(DEMO)/out
 
-test: setup
+# CI=true makes tests that need the CORE engine (Python 3.12) or PostgreSQL/Redis fail instead of skip.
+test: setup core-setup
 	$(PY) -m pytest
 
 clean:
 	rm -rf $(DEMO) .pytest_cache
+
+include mk/core.mk

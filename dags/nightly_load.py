@@ -7,8 +7,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import (Asset, CronTriggerTimetable, ExceptionRetryPolicy, Param, RetryAction, RetryRule, dag,
-                         get_current_context, task)
+from airflow.sdk import (
+    Asset,
+    CronTriggerTimetable,
+    ExceptionRetryPolicy,
+    Param,
+    RetryAction,
+    RetryRule,
+    dag,
+    get_current_context,
+    task,
+)
 
 from transforms.orchestration import settings
 from transforms.orchestration.messages import RejectedInput, failure_callback
@@ -36,6 +45,7 @@ files again after a change of mapping or code (*Full rebuild*).
 def nightly_load(study: settings.StudyEntry) -> None:
     """Declare the nightly-load DAG of one study."""
     sdtm = Asset(uri=settings.asset_uri(study.study_id, "sdtm"), name=f"{study.key}_sdtm")
+    adam = Asset(uri=settings.asset_uri(study.study_id, "adam"), name=f"{study.key}_adam")
     heavy = {"pool": settings.heavy_pool(), "queue": settings.heavy_queue()}
     cron = settings.nightly_cron(study.study_id)
     landing, out = settings.landing_dir(study.study_id), settings.output_dir(study.study_id)
@@ -107,14 +117,46 @@ def nightly_load(study: settings.StudyEntry) -> None:
 
             return steps.build_domain(run, domain)
 
-        @task(task_display_name="Publish release", outlets=[sdtm])
-        def publish(run: dict, edc: dict, labs: list, randomization: dict, counts: list) -> dict:
+        @task(task_display_name="Validate raw EDC (GX)", **heavy)
+        def validate_raw_edc(run: dict) -> dict:
             from transforms.orchestration import steps
 
-            # A slice reads every mapped result in one request (iterating probes one past the end).
-            release = steps.publish(run, edc, labs[:], randomization, counts[:])
-            get_current_context()["outlet_events"][sdtm].extra = {
-                "release": release["release"], "input_fingerprint": run["fingerprint"]}
+            return steps.validate_raw_edc(run)
+
+        @task(task_display_name="Validate raw lab files (GX)", map_index_template="{{ task.op_kwargs['site'] }}",
+              **heavy)
+        def validate_raw_lab(run: dict, site: str) -> dict:
+            from transforms.orchestration import steps
+
+            return steps.validate_raw_lab(run, site)
+
+        @task(task_display_name="Validate SDTM domain (GX)", map_index_template="{{ task.op_kwargs['domain'] }}",
+              **heavy)
+        def validate_sdtm(run: dict, domain: str) -> dict:
+            from transforms.orchestration import steps
+
+            return steps.validate_sdtm(run, domain)
+
+        @task(task_display_name="Cross-dataset and clinical edit checks", **heavy)
+        def check_sdtm(run: dict) -> dict:
+            from transforms.orchestration import steps
+
+            return steps.check_sdtm(run)
+
+        @task(task_display_name="Derive ADaM dataset", map_index_template="{{ task.op_kwargs['dataset'] }}", **heavy)
+        def derive_adam(run: dict, dataset: str) -> dict:
+            from transforms.orchestration import steps
+
+            return steps.derive_adam(run, dataset)
+
+        @task(task_display_name="Publish release", outlets=[sdtm, adam])
+        def publish(run: dict, datasets: list, results: list) -> dict:
+            from transforms.orchestration import steps
+
+            release = steps.publish(run, datasets, results)
+            events = get_current_context()["outlet_events"]
+            for asset in (sdtm, adam):
+                events[asset].extra = {"release": release["release"], "input_fingerprint": run["fingerprint"]}
             return release
 
         @task(task_display_name="Clean up staging")
@@ -128,12 +170,20 @@ def nightly_load(study: settings.StudyEntry) -> None:
         staged = [ingest_edc(run), ingest_labs.partial(run=run).expand(site=list(study.lab_sites)),
                   ingest_randomization(run)]
         domains >> staged
-        # Raw-file validation (GX) goes here: one task after `staged`, before the build.
+        raw = [validate_raw_edc(run), validate_raw_lab.partial(run=run).expand(site=list(study.lab_sites))]
+        staged >> raw[0]
+        staged >> raw[1]
         counts = build_sdtm.partial(run=run).expand(domain=domains)
         staged >> counts
-        # SDTM validation and ADaM derivation/validation go here, between the build and publish;
-        # publish then also gets the `adam` asset as an outlet.
-        published = publish(run, *staged, counts)
+        checked = [validate_sdtm.partial(run=run).expand(domain=domains), check_sdtm(run)]
+        counts >> checked[0]
+        counts >> checked[1]
+        # ADSL first, then ADLB, then the datasets that take variables from both.
+        adsl = derive_adam.override(task_id="derive_adsl")(run=run, dataset="adsl")
+        adlb = derive_adam.override(task_id="derive_adlb")(run=run, dataset="adlb")
+        others = derive_adam.partial(run=run).expand(dataset=["adtte", "adrs", "adae"])
+        counts >> adsl >> adlb >> others
+        published = publish(run, [counts, adsl, adlb, others], [*staged, *raw, *checked])
         published >> cleanup(run)
 
     nightly()

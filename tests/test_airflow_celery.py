@@ -1,14 +1,16 @@
-"""The real topology, started natively: PostgreSQL metadata, Redis broker, api-server, scheduler,
-dag-processor and a Celery worker. The nightly DAG publishes a release from a synthetic drop, and a
-second run on the same drop is a no-op.
+"""The CeleryExecutor deployment: docker-compose.yml and the image are wired as the topology needs,
+and that topology, started natively (PostgreSQL metadata, Redis broker, api-server, scheduler,
+dag-processor, a Celery worker), publishes a release from a synthetic drop and treats a second run
+on the same drop as a no-op.
 
-Without PostgreSQL or Redis on 127.0.0.1 the test is skipped, unless CI is set: then it fails.
+Without PostgreSQL or Redis on 127.0.0.1 the native test is skipped, unless CI is set: then it fails.
 Nothing here imports Airflow; every Airflow process is a child in its own process group.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -20,11 +22,12 @@ import urllib.request
 from base64 import urlsafe_b64encode
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
-
-pytestmark = [pytest.mark.services, pytest.mark.slow]
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -150,9 +153,17 @@ def _env(home: Path, database: str, api_port: int, queue: str, landing: Path, ou
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
         "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(_free_port()),
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+        # Half a day away from now: a fresh DAG whose last tick is recent runs that tick at once, which
+        # would race the runs this test triggers.
+        "CDISCFLOW_NIGHTLY_CRON": _cron_half_a_day_away("Asia/Shanghai"),
         "CDISCFLOW_LANDING": str(landing / "{study}"),
         "CDISCFLOW_OUT": str(out / "{study}"),
     }
+
+
+def _cron_half_a_day_away(tz: str) -> str:
+    at = datetime.now(ZoneInfo(tz)) + timedelta(hours=12)
+    return f"{at.minute} {at.hour} * * *"
 
 
 def _start(name: str, args: list[str], env: dict[str, str], home: Path) -> subprocess.Popen:
@@ -240,6 +251,8 @@ def _asset_events(c: Cluster) -> int:
     return c.call("GET", f"assets/events?asset_id={assets[0]['id']}")["total_entries"]
 
 
+@pytest.mark.services
+@pytest.mark.slow
 def test_celery_run_publishes_then_the_same_drop_is_a_no_op(cluster: Cluster) -> None:
     drop = cluster.landing / "nct03668171"
     subprocess.run([str(BIN / "cdiscflow"), "synth", "--subjects", "20", "--seed", "7", "--out", str(drop)],
@@ -265,3 +278,83 @@ def test_celery_run_publishes_then_the_same_drop_is_a_no_op(cluster: Cluster) ->
     assert tasks["publish"] == ["skipped"] and set(tasks["build_sdtm"]) == {"skipped"}
     assert sorted((out / "releases").iterdir()) == releases
     assert _asset_events(cluster) == 1
+
+
+AIRFLOW_SERVICES = {"airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
+                    "airflow-triggerer", "airflow-worker"}
+LONGEST_TASK_SECONDS = 2 * 3600  # the nightly DAG's execution_timeout (tests/test_dags.py checks it)
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+
+
+def test_compose_has_the_celery_topology_on_one_built_image(compose):
+    services = compose["services"]
+    assert {"postgres", "redis"} | AIRFLOW_SERVICES <= set(services)
+    for name in AIRFLOW_SERVICES:
+        svc = services[name]
+        assert svc["build"] == "." and svc["image"] == services["airflow-scheduler"]["image"], name
+        env = svc["environment"]
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+        assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
+        assert env["AIRFLOW__CELERY__BROKER_URL"].endswith("@redis:6379/0")
+        assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql+psycopg2://")
+        assert int(env["AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT"]) > LONGEST_TASK_SECONDS
+        assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "false"
+        # The same secrets everywhere (JWTs for the Execution API, Fernet for the database).
+        for key in ("AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY"):
+            assert env[key] == services["airflow-apiserver"]["environment"][key] and env[key].startswith("${")
+        mounts = {re.sub(r"\$\{[^}]*\}", "HOST", v).split(":")[1]: v for v in svc["volumes"]}
+        assert mounts["/data/landing"].endswith(":ro") and not mounts["/data/out"].endswith(":ro")
+        assert {"/opt/cdiscflow/studies", "/opt/cdiscflow/expectations", "/opt/airflow/logs"} <= set(mounts)
+        if name != "airflow-init":
+            assert svc["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
+            assert svc["healthcheck"]["test"]
+    assert "_PIP_ADDITIONAL_REQUIREMENTS" not in (ROOT / "docker-compose.yml").read_text()
+
+
+def test_compose_health_checks_and_init_job(compose):
+    services = compose["services"]
+    assert "http://localhost:8080/api/v2/monitor/health" in services["airflow-apiserver"]["healthcheck"]["test"]
+    assert "http://localhost:8974/health" in services["airflow-scheduler"]["healthcheck"]["test"]
+    assert services["airflow-scheduler"]["environment"]["AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK"] == "true"
+    for dep in ("postgres", "redis"):
+        assert services["airflow-apiserver"]["depends_on"][dep]["condition"] == "service_healthy"
+        assert services[dep]["healthcheck"]["test"]
+    init = services["airflow-init"]["command"][-1]
+    pool = services["airflow-worker"]["environment"]["CDISCFLOW_POOL"]
+    assert "airflow db migrate" in init and "airflow users create --role Admin" in init
+    assert f"airflow pools set {pool} " in init
+    assert services["airflow-worker"]["environment"]["DUMB_INIT_SETSID"] == "0"
+
+
+def test_every_required_setting_is_in_env_example_and_env_is_not_committed(compose):
+    text = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+    required = set(re.findall(r"\$\{(\w+):\?", text))
+    example = {line.split("=", 1)[0] for line in (ROOT / ".env.example").read_text().splitlines()
+               if "=" in line and not line.startswith("#")}
+    assert required and required <= example
+    tracked = subprocess.run(["git", "ls-files", ".env"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert tracked.strip() == ""
+
+
+def test_image_pins_every_library_and_matches_pyproject():
+    import tomllib
+
+    docker = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    pins = dict(line.split("==", 1) for line in (ROOT / "deploy" / "requirements.txt").read_text().splitlines()
+                if line and not line.startswith("#"))
+    assert all(re.fullmatch(r"[\w.+-]+", v) for v in pins.values())
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    norm = {re.sub(r"[-_.]+", "-", k).lower(): v for k, v in pins.items()}
+    for dep in project["dependencies"]:
+        name, version = re.match(r"([\w.-]+)(?:\[[^\]]*\])?\s*(?:==\s*([^;\s]+))?", dep).groups()
+        if version:
+            assert norm.get(re.sub(r"[-_.]+", "-", name).lower()) == version, \
+                f"deploy/requirements.txt is stale for {dep}: regenerate it (see its header)"
+    airflow = norm["apache-airflow"]
+    assert f"ARG AIRFLOW_VERSION={airflow}" in docker and "FROM apache/airflow:slim-${AIRFLOW_VERSION}" in docker
+    assert "-r /opt/cdiscflow/deploy/requirements.txt" in docker and "pip install --no-cache-dir --no-deps -e" in docker
+    assert {"apache-airflow-providers-celery", "psycopg2-binary", "asyncpg", "redis"} <= set(norm)

@@ -8,27 +8,28 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
-import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-# Airflow reads its configuration on first import: keep it away from ~/airflow.
-os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="cdiscflow-airflow-home-"))
+from transforms.orchestration.local import airflow_home
+
+# Airflow reads its configuration on first import: the project's .airflow/, not ~/airflow.
+os.environ.setdefault("AIRFLOW_HOME", str(airflow_home()))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
-from transforms.orchestration import settings  # noqa: E402
-from transforms.orchestration.messages import RejectedInput, describe_failure  # noqa: E402
-from transforms.orchestration.steps import unchanged_reason  # noqa: E402
+from transforms.orchestration import settings
+from transforms.orchestration.messages import RejectedInput, describe_failure, failure_callback
+from transforms.orchestration.steps import unchanged_reason
 
 ROOT = Path(__file__).resolve().parents[1]
 DAGS = ROOT / "dags"
 EXAMPLES = Path(__file__).parent / "fixtures" / "examples"
 DAG_ID = "nightly_load_nct03668171"
-TASKS = {"land", "detect_changes", "ingest_edc", "ingest_labs", "ingest_randomization", "build_sdtm", "publish",
-         "cleanup"}
+TASKS = {"land", "detect_changes", "ingest_edc", "ingest_labs", "ingest_randomization", "validate_raw_edc",
+         "validate_raw_lab", "build_sdtm", "validate_sdtm", "check_sdtm", "derive_adsl", "derive_adlb", "derive_adam",
+         "publish", "cleanup"}
 
 
 def load_bag():
@@ -60,10 +61,17 @@ def test_tasks_a_person_recognises_in_order(dag):
     assert up["detect_changes"] == {"land"}
     assert up["ingest_edc"] == up["ingest_randomization"] == up["ingest_labs"] == {"land", "detect_changes"}
     assert up["build_sdtm"] == {"land", "detect_changes", "ingest_edc", "ingest_labs", "ingest_randomization"}
-    assert up["publish"] >= {"build_sdtm", "ingest_edc", "ingest_labs", "ingest_randomization"}
+    assert up["validate_raw_edc"] >= {"ingest_edc", "ingest_labs", "ingest_randomization"}
+    assert up["validate_sdtm"] >= {"build_sdtm"} and up["check_sdtm"] >= {"build_sdtm"}
+    assert up["derive_adsl"] >= {"build_sdtm"} and up["derive_adlb"] >= {"derive_adsl"}
+    assert up["derive_adam"] >= {"derive_adlb"}
+    assert up["publish"] >= {"build_sdtm", "ingest_edc", "ingest_labs", "ingest_randomization", "validate_raw_edc",
+                             "validate_raw_lab", "validate_sdtm", "check_sdtm", "derive_adsl", "derive_adlb",
+                             "derive_adam"}
     assert up["cleanup"] >= {"publish"}
     assert dag.get_task("detect_changes").task_type.startswith("_ShortCircuit")
-    for mapped, key in (("ingest_labs", "site"), ("build_sdtm", "domain")):
+    for mapped, key in (("ingest_labs", "site"), ("build_sdtm", "domain"), ("validate_sdtm", "domain"),
+                        ("validate_raw_lab", "site"), ("derive_adam", "dataset")):
         task = dag.get_task(mapped)
         assert task.is_mapped and task.map_index_template == f"{{{{ task.op_kwargs['{key}'] }}}}"
     assert dag.get_task("build_sdtm").task_display_name == "Build SDTM domain"
@@ -111,9 +119,9 @@ def test_retries_with_backoff_but_never_on_rejected_input(dag):
         assert policy.evaluate(ConnectionResetError("nfs"), 1, 4).action == RetryAction.DEFAULT
 
 
-def test_publish_updates_the_sdtm_asset(dag):
+def test_publish_updates_the_sdtm_and_adam_assets(dag):
     outlets = dag.get_task("publish").outlets
-    assert [a.uri for a in outlets] == ["cdiscflow://nct03668171/sdtm"]
+    assert [a.uri for a in outlets] == ["cdiscflow://nct03668171/sdtm", "cdiscflow://nct03668171/adam"]
 
 
 def test_parsing_is_fast_and_loads_no_data_libraries():
@@ -121,9 +129,11 @@ def test_parsing_is_fast_and_loads_no_data_libraries():
             "from airflow.dag_processing.dagbag import DagBag; "
             f"b = DagBag(dag_folder={str(DAGS)!r}); dt = time.perf_counter() - t; "
             "assert not b.import_errors, b.import_errors; "
-            "heavy = [m for m in ('pandas', 'pyarrow', 'great_expectations', 'transforms.pipeline') if m in sys.modules]; "
+            "heavy = [m for m in ('pandas', 'pyarrow', 'great_expectations', 'transforms.pipeline') "
+            "if m in sys.modules]; "
             "print(dt, heavy)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ.copy())
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env=os.environ.copy())
     seconds, heavy = out.stdout.strip().splitlines()[-1].split(" ", 1)
     assert heavy == "[]"
     assert float(seconds) < 2.0  # measured ~0.4 s including the DagBag import itself
@@ -145,6 +155,28 @@ def test_failure_message_says_what_failed_without_quoting_data(tmp_path):
     assert "still points to release none yet" in msg
     rejected = describe_failure("NCT03668171", "Ingest lab files", "SITE02", RejectedInput("labs.csv: empty"), tmp_path)
     assert "labs.csv: empty" in rejected and str(tmp_path / "quarantine") in rejected
+    (tmp_path / "releases" / "R2").mkdir(parents=True)
+    (tmp_path / "current").symlink_to("releases/R2")
+    late = describe_failure("NCT03668171", "Clean up staging", "", PermissionError("staging"), tmp_path, "R1")
+    assert "had already published release R2" in late and "No new release" not in late
+
+
+def test_failure_callback_logs_the_message_into_the_task_log(tmp_path, caplog):
+    class TaskInstance:
+        rendered_map_index = "SITE02"
+
+        def xcom_pull(self, task_ids: str) -> dict:
+            assert task_ids == "land"
+            return {"out": str(tmp_path)}
+
+    class Task:
+        task_display_name = "Ingest lab files"
+
+    callback = failure_callback("NCT03668171", lambda study: Path("/not/this/one"))
+    with caplog.at_level("ERROR", logger="cdiscflow.nightly"):
+        callback({"ti": TaskInstance(), "task": Task(), "exception": RejectedInput("labs.csv: empty file")})
+    assert 'failed at "Ingest lab files" for SITE02: an input was rejected: labs.csv: empty file' in caplog.text
+    assert str(tmp_path / "current") in caplog.text
 
 
 def test_workspace_names_are_safe_and_per_study():
@@ -155,8 +187,9 @@ def test_workspace_names_are_safe_and_per_study():
 def _nightly(exports: Path, out: Path, home: Path) -> subprocess.CompletedProcess:
     env = os.environ.copy() | {"CDISCFLOW_AIRFLOW_HOME": str(home), "COLUMNS": "200"}
     env.pop("AIRFLOW_HOME", None)
-    return subprocess.run([sys.executable, "-m", "transforms.cli", "nightly", "--exports", str(exports), "--out", str(out)],
-                          capture_output=True, text=True, env=env, timeout=600)
+    return subprocess.run([sys.executable, "-m", "transforms.cli", "nightly", "--exports", str(exports),
+                           "--out", str(out)],
+                          capture_output=True, text=True, env=env, timeout=600, check=False)
 
 
 @pytest.mark.slow
@@ -171,12 +204,10 @@ def test_in_process_run_publishes_skips_unchanged_and_keeps_release_on_failure(t
     assert (release / "sdtm" / "dm.parquet").exists() and "Publish release" in first.stdout
     assert not any((out / ".staging").iterdir())
 
-    started = time.monotonic()
     again = _nightly(drop, out, home)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "Nothing new" in again.stdout and (out / "current").resolve() == release
     assert len(list((out / "releases").iterdir())) == 1
-    assert time.monotonic() - started < 120
 
     lab = drop / "lab" / "SITE02" / "labs_2018-03-12.csv"
     lab.write_bytes(lab.read_bytes().replace(b"AccessionNo", b"Accession", 1))

@@ -33,6 +33,7 @@ class BlockingInputError(RuntimeError):
     """An input file that cannot be read: the run stops and OUT/current stays as it was."""
 
     def __init__(self, landed: LandedFile, reason: str) -> None:
+        reason = reason.removeprefix(f"{landed.name}: ")  # the readers' messages start with the name
         super().__init__(f"{landed.path}: {reason}")
         self.landed = landed
         self.reason = reason

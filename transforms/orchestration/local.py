@@ -7,6 +7,7 @@ the first `import airflow` of the process.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 import warnings
@@ -79,9 +80,7 @@ def _migrate_once() -> None:
 
     try:
         db.check_migrations(timeout=1)
-    except Exception:  # an empty or older database: bring it to this Airflow's schema
-        import subprocess
-
+    except Exception:  # noqa: BLE001 -- an empty or older database, whatever the error: migrate it
         subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, env=os.environ.copy(),
                        stdout=subprocess.DEVNULL)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,9 +17,23 @@ from pydantic import ValidationError
 from transforms.config import StudyConfig, load_study
 from transforms.orchestration.messages import RejectedInput
 from transforms.orchestration.settings import landing_dir, output_dir, workspace_name
-from transforms.pipeline import (BlockingInputError, Workspace, cleanup, input_fingerprint, step_build_domain,
-                                 step_ingest_edc, step_ingest_lab, step_ingest_randomization, step_land,
-                                 step_publish)
+from transforms.pipeline import (
+    BlockingInputError,
+    Workspace,
+    cleanup,
+    input_fingerprint,
+    step_build_domain,
+    step_ingest_edc,
+    step_ingest_lab,
+    step_ingest_randomization,
+    step_land,
+    step_build_adam_dataset,
+    step_check_sdtm,
+    step_publish,
+    step_validate_raw_edc,
+    step_validate_raw_lab,
+    step_validate_sdtm_dataset,
+)
 from transforms.publish.release import current_release, read_manifest
 from transforms.sdtm.build import sdtm_domains
 from transforms.sdtm.spec import load_spec
@@ -119,22 +133,23 @@ def domains_to_build(run: Run) -> list[str]:
     return domains
 
 
-def ingest_edc(run: Run) -> dict[str, Any]:
+def ingest_edc(run: Run) -> dict[str, dict]:
     """Stage the newest EDC snapshot."""
     with rejecting_bad_files():
-        return step_ingest_edc(workspace(run), load_study_folder(run["study_folder"]))
+        return {"ingest_edc": step_ingest_edc(workspace(run), load_study_folder(run["study_folder"]))}
 
 
-def ingest_lab(run: Run, site: str) -> dict[str, Any]:
+def ingest_lab(run: Run, site: str) -> dict[str, dict]:
     """Stage one site's laboratory files."""
     with rejecting_bad_files():
-        return {"site": site, **step_ingest_lab(workspace(run), load_study_folder(run["study_folder"]), site)}
+        return {f"ingest_lab_{site}": step_ingest_lab(workspace(run), load_study_folder(run["study_folder"]), site)}
 
 
-def ingest_randomization(run: Run) -> dict[str, Any]:
+def ingest_randomization(run: Run) -> dict[str, dict]:
     """Stage the unblinded randomization list if it has landed."""
     with rejecting_bad_files():
-        return step_ingest_randomization(workspace(run), load_study_folder(run["study_folder"]))
+        stats = step_ingest_randomization(workspace(run), load_study_folder(run["study_folder"]))
+    return {"ingest_randomization": stats}
 
 
 def build_domain(run: Run, domain: str) -> dict[str, int]:
@@ -142,16 +157,58 @@ def build_domain(run: Run, domain: str) -> dict[str, int]:
     return step_build_domain(workspace(run), load_study_folder(run["study_folder"]), domain)
 
 
-def publish(run: Run, edc: dict, labs: list[dict], randomization: dict, counts: list[dict[str, int]]) -> dict:
-    """Write the release and switch OUT/current to it; returns {"release", "path", "datasets"}."""
-    steps: dict[str, dict] = {"land": {"files": run["files"]}, "ingest_edc": edc}
-    for lab in labs:
-        steps[f"ingest_lab_{lab['site']}"] = {k: v for k, v in lab.items() if k != "site"}
-    steps["ingest_randomization"] = randomization
-    merged = {name: n for part in counts for name, n in part.items()}
-    release = step_publish(workspace(run), load_study_folder(run["study_folder"]), merged, steps)
-    log.info("Published release %s (%d datasets); %s/current points to it.", release.name, len(merged), run["out"])
-    return {"release": release.name, "path": str(release), "datasets": merged}
+def validate_raw_edc(run: Run) -> dict[str, dict]:
+    """Raw layer (GX) on the staged EDC snapshot."""
+    return {"validate_raw_edc": step_validate_raw_edc(workspace(run), load_study_folder(run["study_folder"]))}
+
+
+def validate_raw_lab(run: Run, site: str) -> dict[str, dict]:
+    """Raw layer (GX) on one site's staged laboratory rows."""
+    study = load_study_folder(run["study_folder"])
+    return {f"validate_raw_lab_{site}": step_validate_raw_lab(workspace(run), study, site)}
+
+
+def validate_sdtm(run: Run, domain: str) -> dict[str, dict]:
+    """SDTM layer (GX) on one domain and its SUPP-- dataset."""
+    study = load_study_folder(run["study_folder"])
+    ws = workspace(run)
+    return {f"validate_sdtm_{name}": step_validate_sdtm_dataset(ws, study, name)
+            for name in (domain.lower(), f"supp{domain.lower()}")
+            if (ws.sdtm / "sdtm" / f"{name}.parquet").exists()}
+
+
+def check_sdtm(run: Run) -> dict[str, dict]:
+    """Cross-dataset checks and clinical edit checks on the built SDTM."""
+    return {"check_sdtm": step_check_sdtm(workspace(run), load_study_folder(run["study_folder"]))}
+
+
+def derive_adam(run: Run, dataset: str) -> dict[str, int]:
+    """Derive one ADaM dataset from the run's SDTM; row counts."""
+    return step_build_adam_dataset(workspace(run), load_study_folder(run["study_folder"]), dataset)
+
+
+def merged(parts: Sequence[dict | Sequence[dict]]) -> dict:
+    """One dict from task results: plain dicts, and the lists of dicts that mapped tasks return."""
+    out: dict = {}
+    for part in parts:
+        # A mapped task's results arrive as a lazy sequence: a slice reads them all in one request.
+        for item in ([part] if isinstance(part, Mapping) else part[:]):
+            out.update(item)
+    return out
+
+
+def publish(run: Run, datasets: Sequence[dict | Sequence[dict]], steps: Sequence[dict | Sequence[dict]]) -> dict:
+    """Write the release and switch OUT/current to it; returns {"release", "path", "datasets"}.
+
+    `datasets` are the row counts the build tasks return ({dataset: rows}); `steps` the results of
+    the other tasks, each {step name: statistics}, which go into the manifest's "steps" as
+    run_pipeline() writes them.
+    """
+    counts = merged(datasets)
+    record = {"land": {"files": run["files"]}, **merged(steps)}
+    release = step_publish(workspace(run), load_study_folder(run["study_folder"]), counts, record)
+    log.info("Published release %s (%d datasets); %s/current points to it.", release.name, len(counts), run["out"])
+    return {"release": release.name, "path": str(release), "datasets": counts}
 
 
 def finish(run: Run) -> None:

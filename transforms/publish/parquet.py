@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -37,7 +38,9 @@ def sdtm_table(df: pd.DataFrame, domain: str) -> pa.Table:
 def write_table(table: pa.Table, path: Path) -> None:
     """Write a table with fixed writer options (same data -> same bytes)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, path, **WRITE_OPTIONS)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    pq.write_table(table, tmp, **WRITE_OPTIONS)
+    os.replace(tmp, path)  # a reader never sees half a file
 
 
 def write_frame(df: pd.DataFrame, path: Path, metadata: dict[str, str] | None = None) -> None:

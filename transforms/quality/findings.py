@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -87,7 +88,10 @@ class Findings:
     def write(self, path: Path) -> None:
         """Write the findings as Parquet."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.to_frame().to_parquet(path, index=False)
+        # Parallel tasks may write the same file (the shared preparation): replace it whole.
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        self.to_frame().to_parquet(tmp, index=False)
+        os.replace(tmp, path)
 
     @classmethod
     def read(cls, path: Path) -> "Findings":
