@@ -311,11 +311,14 @@ def step_publish(ws: Workspace, study: StudyConfig, counts: dict[str, int], step
     reports.mkdir()
     findings_df = findings.to_frame()
     findings_df.to_csv(reports / "findings.csv", index=False, encoding="utf-8", lineterminator="\n")
-    core_result = None
+    core_result, core_error = None, None
     if core:
         from transforms.quality.core import run_core
 
-        core_result = run_core(tmp / "sdtm", reports / "core.json")
+        try:
+            core_result = run_core(tmp / "sdtm", reports / "core.json")
+        except Exception as exc:  # noqa: BLE001 - an external checker's failure must not stop a release
+            core_error = f"{type(exc).__name__}: {str(exc)[:300]}"
     queries = build_queries(findings, read_previous_queries(previous), data_cut(landing))
     write_queries(queries, reports)
     snap = landing.newest_snapshot()
@@ -335,7 +338,8 @@ def step_publish(ws: Workspace, study: StudyConfig, counts: dict[str, int], step
         "datasets": dict(sorted(counts.items())),
         "xpt": {"format": "SAS XPORT v5", "encoding": XPT_ENCODING, "datasets": xpt_datasets},
         "core": ({"engine": core_result.engine, **core_result.status_counts(), "issues": len(core_result.issues),
-                  "open_issues": len(core_result.open_issues)} if core_result else None),
+                  "open_issues": len(core_result.open_issues)} if core_result
+                 else {"error": core_error} if core_error else None),
         "findings": {"blocking": by_sev[BLOCKING], "non_blocking": by_sev[ERROR] + by_sev[WARNING],
                      "by_severity": by_sev},
         "queries": {s: int((queries["STATUS"] == s).sum()) for s in ("new", "open", "resolved")},

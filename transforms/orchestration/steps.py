@@ -206,7 +206,11 @@ def publish(run: Run, datasets: Sequence[dict | Sequence[dict]], steps: Sequence
     """
     counts = merged(datasets)
     record = {"land": {"files": run["files"]}, **merged(steps)}
-    release = step_publish(workspace(run), load_study_folder(run["study_folder"]), counts, record)
+    from transforms.quality.core import core_python
+
+    # CDISC CORE runs on the release whenever its engine is installed (`make core-setup`).
+    release = step_publish(workspace(run), load_study_folder(run["study_folder"]), counts, record,
+                           core=core_python() is not None)
     log.info("Published release %s (%d datasets); %s/current points to it.", release.name, len(counts), run["out"])
     return {"release": release.name, "path": str(release), "datasets": counts}
 
