@@ -111,56 +111,25 @@ def consort_section(adsl: pd.DataFrame, blinded: bool) -> str:
     fig, ax = plt.subplots(figsize=(max(7.0, 2.9 * len(boxes) + 1.5), 5.6))
     ax.axis("off")
     box = {"boxstyle": "round,pad=0.4", "fc": "#eef3f8", "ec": "#34577a"}
-    ax.text(
-        0.5, 0.95, f"Screened\nn = {screened}", ha="center", va="center", bbox=box, fontsize=10, transform=ax.transAxes
-    )
-    ax.text(
-        0.86,
-        0.80,
-        f"Screen failures\nn = {screened - len(itt)}",
-        ha="center",
-        va="center",
-        bbox=box,
-        fontsize=9,
-        transform=ax.transAxes,
-    )
-    ax.text(
-        0.5,
-        0.72,
-        f"Randomized (ITT)\nn = {len(itt)}",
-        ha="center",
-        va="center",
-        bbox=box,
-        fontsize=10,
-        transform=ax.transAxes,
-    )
+
+    def flow_box(x: float, y: float, text: str, size: int) -> None:
+        ax.text(x, y, text, ha="center", va="center", bbox=box, fontsize=size, transform=ax.transAxes)
+
+    def arrow(start: tuple[float, float], end: tuple[float, float]) -> None:
+        ax.annotate("", xy=end, xytext=start, xycoords="axes fraction", arrowprops={"arrowstyle": "->"})
+
+    flow_box(0.5, 0.95, f"Screened\nn = {screened}", 10)
+    flow_box(0.86, 0.80, f"Screen failures\nn = {screened - len(itt)}", 9)
+    flow_box(0.5, 0.72, f"Randomized (ITT)\nn = {len(itt)}", 10)
     for i, (name, n, treated, completed, ongoing, reasons) in enumerate(boxes):
         x = (i + 0.5) / len(boxes)
-        ax.annotate("", xy=(x, 0.52), xytext=(0.5, 0.66), xycoords="axes fraction", arrowprops={"arrowstyle": "->"})
-        ax.text(
-            x,
-            0.47,
-            f"{name}\nn = {n}\ntreated (SAF) {treated}",
-            ha="center",
-            va="center",
-            bbox=box,
-            fontsize=9,
-            transform=ax.transAxes,
-        )
-        ax.annotate("", xy=(x, 0.30), xytext=(x, 0.41), xycoords="axes fraction", arrowprops={"arrowstyle": "->"})
+        arrow((0.5, 0.66), (x, 0.52))
+        flow_box(x, 0.47, f"{name}\nn = {n}\ntreated (SAF) {treated}", 9)
+        arrow((x, 0.41), (x, 0.30))
         why = "\n".join(f"{k.lower()}: {v}" for k, v in reasons.items())
-        ax.text(
-            x,
-            0.16,
-            f"Completed Week 12: {completed}\nOngoing: {ongoing}\nDiscontinued: {int(reasons.sum())}\n{why}",
-            ha="center",
-            va="center",
-            bbox=box,
-            fontsize=8,
-            transform=ax.transAxes,
-        )
-    ax.annotate("", xy=(0.5, 0.78), xytext=(0.5, 0.90), xycoords="axes fraction", arrowprops={"arrowstyle": "->"})
-    ax.annotate("", xy=(0.78, 0.80), xytext=(0.5, 0.84), xycoords="axes fraction", arrowprops={"arrowstyle": "->"})
+        flow_box(x, 0.16, f"Completed Week 12: {completed}\nOngoing: {ongoing}\nDiscontinued: {int(reasons.sum())}\n{why}", 8)
+    arrow((0.5, 0.90), (0.5, 0.78))
+    arrow((0.5, 0.84), (0.78, 0.80))
     table = _table(
         ["Group", "Randomized", "Treated", "Not treated", "Completed", "Ongoing", "Discontinued (reason n)"], rows
     )
