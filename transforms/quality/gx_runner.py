@@ -18,12 +18,15 @@ EXPECTATIONS = PROJECT_ROOT / "expectations"
 @lru_cache(maxsize=4)
 def suites_context(study_id: str):
     """A file-backed GX context whose expectation store is the study's committed suites folder (read only)."""
+    import atexit
+    import shutil
     import tempfile
 
     import great_expectations as gx
     import yaml
 
     root = Path(tempfile.mkdtemp(prefix="cdiscflow-gx-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
     gx.get_context(mode="file", project_root_dir=str(root))
     cfg_path = root / "gx" / "great_expectations.yml"
     cfg = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
