@@ -388,3 +388,21 @@ def test_imputed_date_column() -> None:
     out = derive_imputed_date(pd.Series(["2018-01", "2018-01-20", None]), "first", pd.Series([TS("2018-01-15")] * 3))
     assert out["DT"].tolist()[:2] == [TS("2018-01-15"), TS("2018-01-20")] and pd.isna(out["DT"].iloc[2])
     assert out["DTF"].tolist() == ["D", pd.NA, pd.NA]
+
+
+def test_meld_parameter_with_a_day_that_lacks_bilirubin():
+    """A day with only creatinine and INR gives no MELD and no error; a complete draw still does."""
+    from transforms.adam.derive import MeldSpec, derive_meld_parameter
+
+    spec = MeldSpec(0.957, 0.378, 1.120, 0.643, 1.0, 4.0, 10, 1, 40)
+    rows = pd.DataFrame({
+        "USUBJID": ["S1"] * 5, "PARAMCD": ["CREAT", "BILI", "INR", "CREAT", "INR"],
+        "AVAL": [88.4, 17.1, 4.3502, 88.4, 2.0],
+        "ADT": pd.to_datetime(["2018-01-05"] * 3 + ["2018-01-09"] * 2),
+        "ADTM": pd.to_datetime(["2018-01-05 07:30"] * 3 + [None, None]),
+        "VISIT": ["SCREENING"] * 3 + ["WEEK 1"] * 2, "VISITNUM": [1.0] * 3 + [3.0] * 2, "LBSEQ": [1, 2, 3, 4, 5],
+    })
+    out = derive_meld_parameter(rows, {"creatinine": "CREAT", "bilirubin": "BILI", "inr": "INR"},
+                                {"creatinine": 88.4, "bilirubin": 17.1, "inr": 1.0}, spec)
+    # protocol.md's example: MELD(i) 2.2897 gives 23; the 9 January day has no bilirubin
+    assert out["AVAL"].tolist() == [23.0]

@@ -248,6 +248,8 @@ def derive_meld_parameter(
         if wide.empty:
             return pd.DataFrame(columns=[*keys, *roles, "ADTM_", "VISIT", "VISITNUM"])
         wide = wide[wide["MGDL"].reindex(columns=roles).notna().all(axis=1)]
+        if wide.empty:  # no key has all three values (e.g. only creatinine and INR drawn that day)
+            return pd.DataFrame(columns=[*keys, *roles, "ADTM_", "VISIT", "VISITNUM"])
         out = wide["MGDL"].reindex(columns=roles).copy()
         times = wide["_T"].reindex(columns=roles)
         out["ADTM_"] = times.max(axis=1).where(times.notna().all(axis=1))
