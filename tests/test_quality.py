@@ -108,3 +108,12 @@ def test_query_ids_are_stable_and_fixed_findings_resolve():
         "new", "2018-01-02"]
     q3 = build_queries(night2, q2.reset_index(), "2018-01-03")
     assert "01-002" not in set(q3["SUBJID"])  # a resolved query is reported once
+
+
+def test_structural_findings_never_show_the_item_value(study):
+    # an item the eCRF does not define, in the wrong group, exported twice: its value could be an MRN
+    df = items([("I.MRNX", "0010000001"), ("I.MHTERM", "0010000001"), ("I.AETERM", "0010000001"),
+                ("I.AETERM", "0010000001")])
+    found = validate_raw_edc(df, study)
+    assert {f.rule for f in found} >= {"RAW-EDC-OID", "RAW-EDC-ITEM-GROUP", "RAW-EDC-DUPLICATE"}
+    assert all("0010000001" not in f.value + f.message + f.record for f in found)

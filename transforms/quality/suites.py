@@ -59,6 +59,9 @@ def raw_edc_suite(study: StudyConfig) -> dict[str, Any]:
              "entered in an item group of the eCRF that does not contain it."), column_A="IGOID", column_B="ITEMOID",
              value_pairs_set=sorted([g.oid, i] for g in meta.item_groups.values() for i in g.item_oids)),
     ]
+    for structural in e:
+        # These name the OID in FIELD; the item's value may be anything (an MRN, a name): never shown.
+        structural["meta"]["show_value"] = False
     for oid, item in sorted(meta.items.items()):
         cond = f'ITEMOID=="{oid}"'
         show = oid not in idents and not (item.datatype == "text" and item.codelist_oid is None)

@@ -5,7 +5,7 @@ import pandas as pd
 
 from transforms.quality.findings import ERROR, WARNING, Finding
 from transforms.sdtm.context import BuildContext
-from transforms.sdtm.derive import _LIMIT, _NUMBER, format_number, nrind, parse_range, standardize_result
+from transforms.sdtm.derive import _LIMIT, _NUMBER, nrind, parse_range, standardize_result
 
 
 def subject_by_mrn(ctx: BuildContext) -> dict[tuple[str, str], str]:
@@ -91,5 +91,3 @@ def _num(text: str | None) -> float | None:
     m = _NUMBER.match(text)
     return float(m[1]) if m else None
 
-
-__all__ = ["lab_records", "subject_by_mrn", "format_number"]
