@@ -213,8 +213,11 @@ def test_meld_floors_and_cap() -> None:
     assert meld_score(4.0, 50.0, 5.0, PROTOCOL_MELD) == 40
 
 
-def test_meld_parameter_pairs_same_draw_then_same_day_in_mg_dl() -> None:
-    # Day 1: a pre-infusion draw (06:30) and a post-infusion draw (11:00) keep their own MELD.
+def test_meld_parameter_takes_the_latest_result_of_each_test_that_day_in_mg_dl() -> None:
+    # protocol.md: same-day samples, the latest result of each test that day; for baseline the latest
+    # at or before the start of the first infusion (here 2018-01-10 08:00).
+    # Day 1: a pre-infusion draw (06:30) and a post-infusion draw (11:00): the day's MELD uses 11:00,
+    # and a second, pre-infusion MELD uses 06:30 (the baseline candidate).
     # Day 8: creatinine at 07:00, bilirubin and INR at 09:00 -> one MELD of the day, time 09:00.
     # umol/L -> mg/dL: creatinine / 88.4, bilirubin / 17.1.
     rows = [
@@ -233,16 +236,23 @@ def test_meld_parameter_pairs_same_draw_then_same_day_in_mg_dl() -> None:
     df = pd.DataFrame(rows, columns=["DTC", "PARAMCD", "AVAL"])
     df[["ADT", "ADTM"]] = derive_analysis_datetime(df["DTC"])
     df["USUBJID"], df["VISIT"], df["VISITNUM"], df["LBSEQ"] = "S1", "V", 1.0, range(len(df))
-    out = derive_meld_parameter(
+    args = (
         df,
         {"creatinine": "CREAT", "bilirubin": "BILI", "inr": "INR"},
         {"creatinine": 88.4, "bilirubin": 17.1, "inr": 1.0},
         PROTOCOL_MELD,
     )
-    # 397.8 umol/L = 4.5 mg/dL -> 36 (above); 2.0/5.0/1.5 -> 24 (above); all 1.0 -> 6.
+    out = derive_meld_parameter(*args, reference=pd.Series({"S1": TS("2018-01-10T08:00")}))
+    # 06:30: creatinine 4.5 -> capped 4.0, bilirubin 10, INR 2: 1.326684 + 0.870377 + 0.776317 + 0.643
+    # = 3.616 -> 36. 11:00: 2.0/5.0/1.5 -> 24 (above). Day 8: all 1.0 -> 6.
     assert out["AVAL"].tolist() == [36, 24, 6]
     assert out["ADTM"].tolist() == [TS("2018-01-10T06:30"), TS("2018-01-10T11:00"), TS("2018-01-17T09:00")]
     assert out["CREATININE"].tolist() == pytest.approx([4.5, 2.0, 1.0])
+    # Without a first infusion (never treated), one MELD per day only.
+    assert derive_meld_parameter(*args)["AVAL"].tolist() == [24, 6]
+    # An infusion starting after the day's last sample: the day's MELD is already pre-infusion.
+    late = derive_meld_parameter(*args, reference=pd.Series({"S1": TS("2018-01-10T12:00")}))
+    assert late["AVAL"].tolist() == [24, 6]
 
 
 # --- time to event ----------------------------------------------------------------------------
@@ -257,25 +267,27 @@ HORIZON = DateSource(
 )
 
 
-def _tte(rows: list[dict], terminating: bool) -> pd.DataFrame:
+def _tte(rows: list[dict], param: str) -> pd.DataFrame:
+    """DTH12 / TFS12 as protocol.md defines them (Endpoints 1)."""
     subjects = pd.DataFrame(rows)
     for col in ("RANDDT", "DTHDT", "LTDT", "LSTALVDT"):
         subjects[col] = pd.to_datetime(
             subjects[col] if col in subjects else pd.Series(pd.NaT, index=subjects.index)
         ).astype("datetime64[s]")
-    events = [DEATH] if terminating else [DEATH, TRANSPLANT]
-    return derive_time_to_event(subjects, "RANDDT", events, [TRANSPLANT] if terminating else [], [ALIVE], 84, HORIZON)
+    if param == "DTH12":  # death is the event; transplantation is one of the censoring dates
+        return derive_time_to_event(subjects, "RANDDT", [DEATH], [], [ALIVE, TRANSPLANT], 84, HORIZON)
+    return derive_time_to_event(subjects, "RANDDT", [DEATH, TRANSPLANT], [], [ALIVE], 84, HORIZON)
 
 
 def test_death_on_randomization_plus_84_is_an_event_and_plus_85_is_not() -> None:
     # Randomized 2018-01-01; + 84 days = 2018-03-26 (31 Jan + 28 Feb + 25 Mar days).
     out = _tte(
         [
-            {"USUBJID": "A", "RANDDT": "2018-01-01", "DTHDT": "2018-03-26", "LSTALVDT": "2018-03-01"},
+            {"USUBJID": "A", "RANDDT": "2018-01-01", "DTHDT": "2018-03-26", "LSTALVDT": "2018-03-25"},
             {"USUBJID": "B", "RANDDT": "2018-01-01", "DTHDT": "2018-03-27", "LSTALVDT": "2018-03-20"},
             {"USUBJID": "C", "RANDDT": "2018-01-01", "DTHDT": "2018-03-27", "LSTALVDT": "2018-03-26"},
         ],
-        terminating=True,
+        "DTH12",
     ).set_index("USUBJID")
     assert (out.at["A", "CNSR"], out.at["A", "ADT"], out.at["A", "AVAL"]) == (0, TS("2018-03-26"), 85)
     # Not an event: censored at the earliest of last known alive (2018-03-20 = day 79) and R + 84.
@@ -284,20 +296,38 @@ def test_death_on_randomization_plus_84_is_an_event_and_plus_85_is_not() -> None
     assert (out.at["C", "CNSR"], out.at["C", "AVAL"]) == (1, 85)
 
 
-def test_transplantation_censors_dth12_and_is_an_event_for_tfs12() -> None:
-    # Transplanted 2018-02-01 (AVAL 32), died 2018-02-20 (after the transplant, within 84 days).
+def test_death_after_transplantation_is_a_dth12_event_and_transplantation_a_tfs12_event() -> None:
+    # protocol.md: "event = death within 84 days (also when a liver transplantation came first)".
+    # Randomized 2018-01-01, transplanted 2018-02-01 (day 32), died 2018-02-20 (day 51).
     row = {
         "USUBJID": "T",
         "RANDDT": "2018-01-01",
         "LTDT": "2018-02-01",
         "DTHDT": "2018-02-20",
-        "LSTALVDT": "2018-02-01",
+        "LSTALVDT": "2018-02-19",
     }
-    dth = _tte([row], terminating=True).iloc[0]
-    tfs = _tte([row], terminating=False).iloc[0]
-    assert (dth["CNSR"], dth["ADT"], dth["AVAL"], dth["EVNTDESC"]) == (1, TS("2018-02-01"), 32, "LIVER TRANSPLANTATION")
-    assert (dth["SRCDOM"], dth["SRCVAR"]) == ("PR", "PRSTDTC")
+    dth = _tte([row], "DTH12").iloc[0]
+    tfs = _tte([row], "TFS12").iloc[0]
+    assert (dth["CNSR"], dth["ADT"], dth["AVAL"], dth["EVNTDESC"]) == (0, TS("2018-02-20"), 51, "DEATH")
     assert (tfs["CNSR"], tfs["ADT"], tfs["AVAL"], tfs["EVNTDESC"]) == (0, TS("2018-02-01"), 32, "LIVER TRANSPLANTATION")
+    assert (tfs["SRCDOM"], tfs["SRCVAR"]) == ("PR", "PRSTDTC")
+
+
+def test_transplanted_survivor_is_censored_at_the_transplantation() -> None:
+    # Transplanted on day 22 (2018-01-22), alive to day 84 and beyond: censored at the earliest of
+    # last known alive, transplantation and R + 84, i.e. the transplantation (AVAL 22).
+    row = {"USUBJID": "S", "RANDDT": "2018-01-01", "LTDT": "2018-01-22", "LSTALVDT": "2018-04-10"}
+    dth = _tte([row], "DTH12").iloc[0]
+    assert (dth["CNSR"], dth["ADT"], dth["AVAL"], dth["CNSDTDSC"]) == (1, TS("2018-01-22"), 22, "LIVER TRANSPLANTATION")
+    assert (dth["SRCDOM"], dth["SRCVAR"]) == ("PR", "PRSTDTC")
+
+
+def test_a_terminating_fact_ends_follow_up_before_a_later_event() -> None:
+    # The generic mechanism (a study may declare a fact that ends follow-up); not used by NCT03668171.
+    subjects = pd.DataFrame({"USUBJID": ["T"], "RANDDT": [TS("2018-01-01")], "LTDT": [TS("2018-02-01")],
+                             "DTHDT": [TS("2018-02-20")], "LSTALVDT": [TS("2018-02-19")]})
+    out = derive_time_to_event(subjects, "RANDDT", [DEATH], [TRANSPLANT], [ALIVE], 84, HORIZON).iloc[0]
+    assert (out["CNSR"], out["ADT"], out["AVAL"]) == (1, TS("2018-02-01"), 32)
 
 
 def test_death_on_the_transplant_day_is_a_death() -> None:
@@ -308,12 +338,12 @@ def test_death_on_the_transplant_day_is_a_death() -> None:
         "DTHDT": "2018-02-01",
         "LSTALVDT": "2018-01-31",
     }
-    out = _tte([row], terminating=True).iloc[0]
+    out = _tte([row], "DTH12").iloc[0]
     assert (out["CNSR"], out["EVNTDESC"], out["AVAL"]) == (0, "DEATH", 32)
 
 
 def test_alive_at_12_weeks_is_censored_at_randomization_plus_84() -> None:
-    out = _tte([{"USUBJID": "C", "RANDDT": "2018-01-01", "LSTALVDT": "2018-04-10"}], terminating=True).iloc[0]
+    out = _tte([{"USUBJID": "C", "RANDDT": "2018-01-01", "LSTALVDT": "2018-04-10"}], "DTH12").iloc[0]
     assert (out["CNSR"], out["ADT"], out["AVAL"], out["SRCVAR"]) == (1, TS("2018-03-26"), 85, "RANDDT")
 
 
@@ -362,6 +392,20 @@ def test_partial_start_date_imputation() -> None:
     assert impute_partial_date("2018", "first", floor=trt) == (trt, "M")
     assert impute_partial_date("2018-01-03", "first", floor=trt) == (date(2018, 1, 3), None)
     assert impute_partial_date(None, "first", floor=trt) == (None, None)
+
+
+def test_partial_start_in_the_dosing_month_of_an_ae_that_ended_before_dosing() -> None:
+    # First infusion 2018-01-15; an AE starting "2018-01" that ended 2018-01-10 cannot have started on
+    # the 15th: TRTSDT is not used and the first of the month is taken (start <= end, not emergent).
+    trt = date(2018, 1, 15)
+    assert impute_partial_date("2018-01", "first", floor=trt, ceiling=date(2018, 1, 10)) == (date(2018, 1, 1), "D")
+    # An end on or after the first dose leaves the usual rule.
+    assert impute_partial_date("2018-01", "first", floor=trt, ceiling=date(2018, 1, 20)) == (trt, "D")
+    assert impute_partial_date("2018-01", "first", floor=trt, ceiling=trt) == (trt, "D")
+    start = derive_imputed_date(pd.Series(["2018-01"]), "first", pd.Series([TS("2018-01-15")]),
+                                ceiling=pd.Series([TS("2018-01-10")]))["DT"]
+    got = derive_treatment_emergent_flag(start, pd.Series([TS("2018-01-10")]), pd.Series([TS("2018-01-15")]))
+    assert start.tolist() == [TS("2018-01-01")] and got.isna().all()
 
 
 def test_partial_end_date_imputation() -> None:

@@ -10,6 +10,7 @@ from transforms.adam.derive import (
     derive_imputed_date,
     derive_relative_day,
     derive_treatment_emergent_flag,
+    to_date,
 )
 from transforms.adam.sdtm import SdtmRelease
 
@@ -50,9 +51,10 @@ def derive_adae(sdtm: SdtmRelease, adsl: pd.DataFrame, cfg: AdamConfig) -> pd.Da
         *c.end_ceiling,
     ]
     out = ae[keep].merge(adsl[list(dict.fromkeys(subj))], on="USUBJID", how="inner")
-    start = derive_imputed_date(out["AESTDTC"], c.start_imputation, out["TRTSDT"])
     ceiling = out[c.end_ceiling].min(axis=1) if c.end_ceiling else None
     end = derive_imputed_date(out["AEENDTC"], c.end_imputation, ceiling)
+    # Only a complete end date is known to precede the first dose (an imputed one is a guess).
+    start = derive_imputed_date(out["AESTDTC"], c.start_imputation, out["TRTSDT"], ceiling=to_date(out["AEENDTC"]))
     out["ASTDT"], out["ASTDTF"] = start["DT"], start["DTF"]
     out["AENDT"], out["AENDTF"] = end["DT"], end["DTF"]
     out["ASTDY"] = derive_relative_day(out["ASTDT"], out["TRTSDT"])

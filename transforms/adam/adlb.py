@@ -43,8 +43,8 @@ def lab_records(lb: pd.DataFrame, cfg: AdamConfig) -> pd.DataFrame:
     return out
 
 
-def meld_records(lab: pd.DataFrame, cfg: AdamConfig) -> pd.DataFrame:
-    """The derived MELD parameter (meld.yaml) from the lab records of the same draw or day."""
+def meld_records(lab: pd.DataFrame, cfg: AdamConfig, first_dose: pd.Series | None = None) -> pd.DataFrame:
+    """The derived MELD parameter (meld.yaml) per day, plus the pre-infusion MELD of the first-infusion day."""
     m = cfg.meld
     usable = pd.Series(False, index=lab.index)
     for comp in m.components.values():
@@ -55,6 +55,7 @@ def meld_records(lab: pd.DataFrame, cfg: AdamConfig) -> pd.DataFrame:
         {k: c.paramcd for k, c in m.components.items()},
         {k: c.per_mgdl for k, c in m.components.items()},
         m.spec(),
+        reference=first_dose,
     )
     meld = meld.drop(columns=["CREATININE", "BILIRUBIN", "INR"])
     meld["PARAMCD"], meld["PARAM"], meld["PARAMN"], meld["PARCAT1"] = m.paramcd, m.param, float(m.paramn), m.parcat1
@@ -65,7 +66,8 @@ def meld_records(lab: pd.DataFrame, cfg: AdamConfig) -> pd.DataFrame:
 def derive_lab_analysis(sdtm: SdtmRelease, adsl: pd.DataFrame, cfg: AdamConfig) -> pd.DataFrame:
     """Lab analysis records with baseline, change, windows, analysis flags and reference ranges."""
     lab = lab_records(sdtm.get("LB"), cfg)
-    lab = pd.concat([lab, meld_records(lab, cfg)], ignore_index=True)
+    first_dose = adsl.set_index("USUBJID")["TRTSDTM"]
+    lab = pd.concat([lab, meld_records(lab, cfg, first_dose)], ignore_index=True)
     lab = lab.merge(adsl[["USUBJID", "TRTSDT", "TRTSDTM"]], on="USUBJID", how="inner")
     # A stable within-subject order for ties (MELD rows follow their source records).
     lab["_ORDER"] = lab["LBSEQ"].astype("Float64").fillna(1e9)

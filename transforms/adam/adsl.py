@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from transforms.adam.adlb import derive_lab_analysis
-from transforms.adam.config import AdamConfig
+from transforms.adam.config import AdamConfig, LastKnownAlive, PerProtocol
 from transforms.adam.derive import (
     Y,
     derive_analysis_datetime,
@@ -91,8 +91,9 @@ def derive_adsl(sdtm: SdtmRelease, study: StudyConfig, cfg: AdamConfig) -> pd.Da
     end = derive_analysis_datetime(dm[a.treatment_end.variable])
     out["TRTSDT"], out["TRTSDTM"] = start["ADT"], start["ADTM"]
     out["TRTEDT"], out["TRTEDTM"] = end["ADT"], end["ADTM"]
-    out["TRTDURD"] = derive_relative_day(out["TRTEDT"], out["TRTSDT"])
     out["RFICDT"] = to_date(dm[a.informed_consent.variable])
+    out = hold_back_implausible_treatment_dates(out)
+    out["TRTDURD"] = derive_relative_day(out["TRTEDT"], out["TRTSDT"])
 
     ds = sdtm.get("DS")
     rand = first_by_subject(ds, a.randomization, [a.randomization.variable])
@@ -112,10 +113,7 @@ def derive_adsl(sdtm: SdtmRelease, study: StudyConfig, cfg: AdamConfig) -> pd.Da
     planned = supp_values(sdtm, a.planned_dose) if not sdtm.get(a.planned_dose.domain).empty else pd.Series()
     out["DOSELVL"] = by_subject(pd.to_numeric(planned, errors="coerce")).astype("Float64")
     out["SAFFL"] = _flag(out["NINFUS"] > 0)
-    ie_subjects = set(sdtm.get("IE")["USUBJID"].astype("string"))
-    out["PPROTFL"] = _flag(
-        (out["ITTFL"] == Y) & ~out["USUBJID"].isin(ie_subjects) & (out["NINFUS"] >= a.per_protocol.infusions)
-    )
+    out["PPROTFL"] = derive_per_protocol_flag(sdtm, out, a.per_protocol)
 
     eos = first_by_subject(ds, a.end_of_study, [a.end_of_study.variable])
     decod = by_subject(eos["DSDECOD"]).astype("string")
@@ -136,9 +134,7 @@ def derive_adsl(sdtm: SdtmRelease, study: StudyConfig, cfg: AdamConfig) -> pd.Da
     out["LTDT"] = by_subject(to_date(lt[a.liver_transplant.variable]))
     out["LTFL"] = _flag(out["LTDT"].notna())
 
-    lka = to_date(supp_values(sdtm, a.last_known_alive))
-    fallback = latest_seen_date(sdtm, a.last_known_alive.fallback)
-    out["LSTALVDT"] = by_subject(lka).fillna(by_subject(fallback)).astype("datetime64[s]")
+    out["LSTALVDT"] = derive_last_known_alive_date(sdtm, out, a.last_known_alive)
 
     strat = supp_values(sdtm, a.stratum) if a.stratum.qnam else pd.Series(dtype="string")
     out["STRAT1R"] = by_subject(strat).astype("string")
@@ -166,3 +162,35 @@ def derive_baseline_assessment(rs: pd.DataFrame, adsl: pd.DataFrame, src) -> pd.
     rec[["ADT", "ADTM"]] = derive_analysis_datetime(rec["RSDTC"])
     rec["ABLFL"] = derive_baseline_flag(rec, ["USUBJID"], value="RSSTRESC", tiebreak=["RSSEQ"])
     return rec[rec["ABLFL"] == Y].set_index("USUBJID")[["RSORRES", "RSSTRESN"]]
+
+
+def derive_per_protocol_flag(sdtm: SdtmRelease, adsl: pd.DataFrame, rule: PerProtocol) -> pd.Series:
+    """PPROTFL: ITT, eligibility answered `eligible`, no criterion not met (IE) and all planned infusions given."""
+    answer = supp_values(sdtm, rule.eligibility).reindex(adsl["USUBJID"]).to_numpy()
+    eligible = pd.Series(answer, index=adsl.index, dtype="string") == rule.eligible
+    exception = adsl["USUBJID"].isin(set(sdtm.get("IE")["USUBJID"].astype("string")))
+    return _flag((adsl["ITTFL"] == Y) & eligible.fillna(False) & ~exception & (adsl["NINFUS"] >= rule.infusions))
+
+
+def derive_last_known_alive_date(sdtm: SdtmRelease, adsl: pd.DataFrame, rule: LastKnownAlive) -> pd.Series:
+    """LSTALVDT: latest complete known-alive date; dates on or after death ignored; a death gives at least the day before."""
+    contact = to_date(supp_values(sdtm, rule.contact))
+    seen = latest_seen_date(sdtm, rule.dates, before=adsl.set_index("USUBJID")["DTHDT"], extra=contact)
+    lka = pd.Series(seen.reindex(adsl["USUBJID"]).to_numpy(), index=adsl.index).astype("datetime64[s]")
+    if rule.day_before_death:
+        day_before = (adsl["DTHDT"] - pd.Timedelta(days=1)).astype("datetime64[s]")
+        lka = lka.where(lka.notna() & (day_before.isna() | (lka >= day_before)), day_before)
+    return lka.astype("datetime64[s]")
+
+
+def hold_back_implausible_treatment_dates(adsl: pd.DataFrame) -> pd.DataFrame:
+    """TRTSDT/TRTSDTM/TRTEDT/TRTEDTM left empty when the first infusion precedes informed consent.
+
+    Such a start is impossible (the edit checks query it); every baseline, study day and emergence
+    derivation keyed on it would be wrong, so they wait for the site's correction.
+    """
+    impossible = (adsl["TRTSDT"] < adsl["RFICDT"]).fillna(False).astype(bool)
+    out = adsl.copy()
+    for col in ("TRTSDT", "TRTSDTM", "TRTEDT", "TRTEDTM"):
+        out[col] = out[col].mask(impossible)
+    return out

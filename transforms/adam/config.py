@@ -24,7 +24,6 @@ class Source(_Model):
     where: dict[str, str] = Field(default_factory=dict)
     exclude: dict[str, list[str]] = Field(default_factory=dict)
     qnam: str | None = None
-    fallback: list[str] = Field(default_factory=list)
     completed: str | None = None
     description: str | None = None
 
@@ -42,7 +41,19 @@ class AgeGroup(_Model):
 
 
 class PerProtocol(_Model):
+    """PPROTFL: ITT, the eligibility answer (a SUPP-- QNAM) equal to `eligible`, no criterion not met, all infusions."""
+
     infusions: int
+    eligibility: Source
+    eligible: str = "Y"
+
+
+class LastKnownAlive(_Model):
+    """LSTALVDT: the latest complete date among the sources; after a death, at least the day before it."""
+
+    contact: Source
+    dates: list[str]
+    day_before_death: bool = True
 
 
 class AdslConfig(_Model):
@@ -54,7 +65,7 @@ class AdslConfig(_Model):
     death: Source
     randomization: Source
     end_of_study: Source
-    last_known_alive: Source
+    last_known_alive: LastKnownAlive
     liver_transplant: Source
     death_cause: Source
     etiology: Source

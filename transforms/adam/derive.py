@@ -49,7 +49,8 @@ def to_date(dtc: pd.Series) -> pd.Series:
 
 def derive_relative_day(adt: pd.Series, refdt: pd.Series) -> pd.Series:
     """Analysis relative day: ADT - reference date + 1 on or after it, ADT - reference date before (no Day 0)."""
-    delta = (adt - refdt).dt.days
+    # An empty column arrives as object dtype; datetime64 keeps the subtraction defined.
+    delta = (pd.to_datetime(adt).astype("datetime64[s]") - pd.to_datetime(refdt).astype("datetime64[s]")).dt.days
     return pd.Series(np.where(delta >= 0, delta + 1, delta), index=adt.index).where(delta.notna()).astype("Int64")
 
 
@@ -220,13 +221,22 @@ def meld_score(creatinine_mgdl: float, bilirubin_mgdl: float, inr: float, spec: 
 
 
 def derive_meld_parameter(
-    records: pd.DataFrame, components: dict[str, str], to_mgdl: dict[str, float], spec: MeldSpec, seq: str = "LBSEQ"
+    records: pd.DataFrame,
+    components: dict[str, str],
+    to_mgdl: dict[str, float],
+    spec: MeldSpec,
+    seq: str = "LBSEQ",
+    reference: pd.Series | None = None,
 ) -> pd.DataFrame:
-    """MELD records from creatinine, bilirubin and INR of the same draw, else of the same day (latest of each).
+    """MELD records: one per subject and day from the latest result of each input that day.
 
-    `components` maps the roles creatinine/bilirubin/inr to PARAMCDs; `to_mgdl` divides each
-    standard value into the unit of the formula. Returns USUBJID, ADT, ADTM, AVAL, VISIT, VISITNUM
-    and the three inputs in mg/dL (for traceability), one row per subject and draw (or day).
+    protocol.md: creatinine, bilirubin and INR of samples drawn the same day, the latest result of
+    each test that day; for baseline, the latest at or before the start of the first infusion. So when
+    `reference` (first infusion start by USUBJID) falls on a day whose latest inputs include a later
+    sample, that day gets a second, pre-infusion MELD from the results at or before the start.
+    `components` maps the roles creatinine/bilirubin/inr to PARAMCDs; `to_mgdl` divides each standard
+    value into the formula's unit. ADTM is the latest time among the inputs. Returns USUBJID, ADT,
+    ADTM, AVAL, VISIT, VISITNUM and the three inputs in mg/dL.
     """
     for role in ("creatinine", "bilirubin", "inr"):
         if role not in components:
@@ -239,44 +249,49 @@ def derive_meld_parameter(
     comp["ROLE"] = comp["PARAMCD"].map(role_of)
     comp["MGDL"] = comp["AVAL"].astype(float) / comp["ROLE"].map(lambda r: float(to_mgdl.get(r, 1.0)))
     comp = comp.sort_values(["USUBJID", "ADT", "ADTM", seq], kind="stable", na_position="first")
-    roles = ["creatinine", "bilirubin", "inr"]
-
-    def complete(keys: list[str], part: pd.DataFrame) -> pd.DataFrame:
-        # The latest value of each role per key; keys with all three roles become MELD rows.
-        last = part.assign(_T=part["ADTM"]).groupby([*keys, "ROLE"], sort=True).tail(1).set_index([*keys, "ROLE"])
-        wide = last[["MGDL", "_T", "VISIT", "VISITNUM"]].unstack("ROLE")
-        if wide.empty:
-            return pd.DataFrame(columns=[*keys, *roles, "ADTM_", "VISIT", "VISITNUM"])
-        wide = wide[wide["MGDL"].reindex(columns=roles).notna().all(axis=1)]
-        if wide.empty:  # no key has all three values (e.g. only creatinine and INR drawn that day)
-            return pd.DataFrame(columns=[*keys, *roles, "ADTM_", "VISIT", "VISITNUM"])
-        out = wide["MGDL"].reindex(columns=roles).copy()
-        times = wide["_T"].reindex(columns=roles)
-        out["ADTM_"] = times.max(axis=1).where(times.notna().all(axis=1))
-        out["VISIT"], out["VISITNUM"] = wide["VISIT"]["bilirubin"], wide["VISITNUM"]["bilirubin"]
-        return out.reset_index()
-
-    # Exact draws first: a Day 1 sample before the infusion keeps its own pre-dose MELD.
-    draws = complete(["USUBJID", "ADT", "ADTM"], comp[comp["ADTM"].notna()])
-    covered = (
-        pd.MultiIndex.from_frame(draws[["USUBJID", "ADT"]])
-        if len(draws)
-        else pd.MultiIndex.from_tuples([], names=["USUBJID", "ADT"])
-    )
-    day_keys = pd.MultiIndex.from_frame(comp[["USUBJID", "ADT"]])
-    days = complete(["USUBJID", "ADT"], comp[~day_keys.isin(covered)])
-    draws["ADTM_"] = draws["ADTM"] if len(draws) else draws.get("ADTM_")
-    both = pd.concat([draws.drop(columns=["ADTM"], errors="ignore"), days], ignore_index=True)
-    if both.empty:
+    days = _meld_inputs_by_day(comp)
+    if reference is not None and len(days):
+        start = pd.Series(pd.to_datetime(reference.reindex(comp["USUBJID"]).to_numpy()), index=comp.index)
+        on_start_day = comp["ADT"] == start.dt.normalize()
+        pre = comp[on_start_day & (comp["ADTM"].isna() | (comp["ADTM"] <= start))]
+        pre_days = _meld_inputs_by_day(pre)
+        day_start = pd.Series(pd.to_datetime(reference.reindex(days["USUBJID"]).to_numpy()), index=days.index)
+        # The day's own MELD is already pre-infusion when none of its inputs is later than the start.
+        post_start = (days["ADTM_"] > day_start).fillna(False)
+        needed = days.loc[post_start, ["USUBJID", "ADT"]]
+        pre_days = pre_days.merge(needed, on=["USUBJID", "ADT"], how="inner")
+        days = pd.concat([days, pre_days], ignore_index=True)
+    if days.empty:
         return pd.DataFrame(columns=cols)
-    both["AVAL"] = [
-        meld_score(c, b, i, spec) for c, b, i in zip(both["creatinine"], both["bilirubin"], both["inr"], strict=True)
+    days["AVAL"] = [
+        meld_score(c, b, i, spec) for c, b, i in zip(days["creatinine"], days["bilirubin"], days["inr"], strict=True)
     ]
-    out = both.rename(columns={"ADTM_": "ADTM", "creatinine": "CREATININE", "bilirubin": "BILIRUBIN", "inr": "INR"})
+    out = days.rename(columns={"ADTM_": "ADTM", "creatinine": "CREATININE", "bilirubin": "BILIRUBIN", "inr": "INR"})
     out["ADTM"] = pd.to_datetime(out["ADTM"]).astype("datetime64[s]")
     out["ADT"] = pd.to_datetime(out["ADT"]).astype("datetime64[s]")
     out = out[cols].sort_values(["USUBJID", "ADT", "ADTM"], kind="stable", na_position="first")
     return out.reset_index(drop=True)
+
+
+def _meld_inputs_by_day(comp: pd.DataFrame) -> pd.DataFrame:
+    """Per subject and day with all three roles: the latest value of each (mg/dL), their latest time, the visit."""
+    roles = ["creatinine", "bilirubin", "inr"]
+    keys = ["USUBJID", "ADT"]
+    empty = pd.DataFrame(columns=[*keys, *roles, "ADTM_", "VISIT", "VISITNUM"])
+    if comp.empty:
+        return empty
+    last = comp.assign(_T=comp["ADTM"]).groupby([*keys, "ROLE"], sort=True).tail(1).set_index([*keys, "ROLE"])
+    wide = last[["MGDL", "_T", "VISIT", "VISITNUM"]].unstack("ROLE")
+    if wide.empty:
+        return empty
+    wide = wide[wide["MGDL"].reindex(columns=roles).notna().all(axis=1)]
+    if wide.empty:  # no day has all three values (e.g. only creatinine and INR drawn that day)
+        return empty
+    out = wide["MGDL"].reindex(columns=roles).copy()
+    times = wide["_T"].reindex(columns=roles)
+    out["ADTM_"] = times.max(axis=1).where(times.notna().all(axis=1))
+    out["VISIT"], out["VISITNUM"] = wide["VISIT"]["bilirubin"], wide["VISITNUM"]["bilirubin"]
+    return out.reset_index()
 
 
 # --- time to event ----------------------------------------------------------------------------
@@ -434,8 +449,10 @@ def impute_partial_date(
     """(date, ADaM imputation flag D/M/Y) of a possibly partial ISO 8601 date.
 
     mode 'first' takes the first possible day, raised to `floor` (e.g. TRTSDT) when the floor lies
-    within the possible range; 'last' takes the last possible day, lowered to `ceiling` (e.g. death
-    or end of study) when that lies within the range. A missing year is not imputed.
+    within the possible range, unless a known `ceiling` (the event's complete end date) is before the
+    floor: an event that ended before the first dose did not start on it. Mode 'last' takes the last
+    possible day, lowered to `ceiling` (e.g. death or end of study) when that lies within the range.
+    A missing year is not imputed.
     """
     if not isinstance(dtc, str) or len(dtc) < 4 or not dtc[:4].isdigit():
         return None, None
@@ -450,18 +467,28 @@ def impute_partial_date(
     hi = date(year, month or 12, calendar.monthrange(year, month or 12)[1])
     flag = "D" if month is not None else "M"
     if mode == "first":
-        return (floor if floor is not None and lo <= floor <= hi else lo), flag
+        ended_before_floor = ceiling is not None and floor is not None and ceiling < floor
+        return (floor if floor is not None and lo <= floor <= hi and not ended_before_floor else lo), flag
     if mode == "last":
         return (ceiling if ceiling is not None and lo <= ceiling <= hi else hi), flag
     raise ValueError(f"imputation mode must be 'first' or 'last', not {mode!r}")
 
 
-def derive_imputed_date(dtc: pd.Series, mode: str, bound: pd.Series | None = None) -> pd.DataFrame:
-    """Column version of impute_partial_date: returns DT (datetime64) and DTF (imputation flag)."""
-    bounds = bound.tolist() if bound is not None else [None] * len(dtc)
+def derive_imputed_date(
+    dtc: pd.Series, mode: str, bound: pd.Series | None = None, ceiling: pd.Series | None = None
+) -> pd.DataFrame:
+    """Column version of impute_partial_date: returns DT (datetime64) and DTF (imputation flag).
+
+    `bound` is the floor in mode 'first' and the ceiling in mode 'last'; `ceiling` caps mode 'first'.
+    """
+    n = len(dtc)
+    bounds = bound.tolist() if bound is not None else [None] * n
+    caps = ceiling.tolist() if ceiling is not None else [None] * n
     pairs = [
-        impute_partial_date(v, mode, *((_as_date(b), None) if mode == "first" else (None, _as_date(b))))
-        for v, b in zip(dtc.tolist(), bounds, strict=True)
+        impute_partial_date(v, mode, _as_date(b), _as_date(c))
+        if mode == "first"
+        else impute_partial_date(v, mode, None, _as_date(b))
+        for v, b, c in zip(dtc.tolist(), bounds, caps, strict=True)
     ]
     return pd.DataFrame(
         {

@@ -56,16 +56,26 @@ def first_by_subject(df: pd.DataFrame, src: Source, order: list[str]) -> pd.Data
     return rec.drop_duplicates("USUBJID").set_index("USUBJID")
 
 
-def latest_seen_date(sdtm: SdtmRelease, refs: list[str]) -> pd.Series:
-    """Per subject, the latest complete date among DOMAIN.VARIABLE references (partial dates ignored)."""
+def latest_seen_date(
+    sdtm: SdtmRelease, refs: list[str], before: pd.Series | None = None, extra: pd.Series | None = None
+) -> pd.Series:
+    """Per subject, the latest complete date among DOMAIN.VARIABLE references (partial dates ignored).
+
+    `extra` adds dates by USUBJID; `before` (by USUBJID) drops dates on or after a subject's limit.
+    """
     parts = []
+    if extra is not None and not extra.empty:
+        parts.append(pd.DataFrame({"USUBJID": extra.index.astype("string"), "D": extra.astype("datetime64[s]").to_numpy()}))
     for ref in refs:
         domain, var = ref.split(".")
         df = sdtm.get(domain)
         if df.empty or var not in df:
             continue
-        parts.append(pd.DataFrame({"USUBJID": df["USUBJID"].astype("string"), "D": to_date(df[var])}))
+        parts.append(pd.DataFrame({"USUBJID": df["USUBJID"].astype("string"), "D": to_date(df[var]).astype("datetime64[s]")}))
     if not parts:
         return pd.Series(dtype="datetime64[s]")
     allp = pd.concat(parts, ignore_index=True).dropna()
+    if before is not None:
+        limit = pd.Series(before.astype("datetime64[s]").reindex(allp["USUBJID"]).to_numpy(), index=allp.index)
+        allp = allp[limit.isna() | (allp["D"] < limit)]
     return allp.groupby("USUBJID")["D"].max()

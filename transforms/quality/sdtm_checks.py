@@ -104,9 +104,25 @@ def check_study_day(data: SdtmData) -> list[Finding]:
     return out
 
 
+def check_treatment_after_consent(data: SdtmData) -> list[Finding]:
+    """The first study treatment (RFXSTDTC) is not before informed consent (RFICDTC); ADaM holds such starts back."""
+    dm = data.get("DM")
+    if dm.empty or "RFXSTDTC" not in dm or "RFICDTC" not in dm:
+        return []
+    out = []
+    for _, row in dm[dm["RFXSTDTC"].notna() & dm["RFICDTC"].notna()].iterrows():
+        start, consent = _common_precision(row["RFXSTDTC"], row["RFICDTC"])
+        if start < consent:
+            out.append(data.finding("DM", row, rule="SDTM-TREATMENT-BEFORE-CONSENT", field="RFXSTDTC",
+                                    value=row["RFXSTDTC"], message=f"The first infusion ({row['RFXSTDTC']}) is "
+                                    f"before informed consent ({row['RFICDTC']}); the analysis leaves the "
+                                    "subject's treatment dates empty until this is corrected."))
+    return out
+
+
 def run_sdtm_checks(data: SdtmData) -> list[Finding]:
     """All cross-dataset SDTM checks."""
     return [*check_usubjid_in_dm(data), *check_end_not_before_start(data), *check_not_after_death(data),
-            *check_one_unit_per_test(data), *check_study_day(data)]
+            *check_one_unit_per_test(data), *check_study_day(data), *check_treatment_after_consent(data)]
 
 
