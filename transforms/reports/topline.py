@@ -207,7 +207,7 @@ def mortality_section(adtte: pd.DataFrame, blinded: bool, paramcd: str = "DTH12"
         risk.append((name, [int((t >= x).sum()) for x in RISK_TIMES]))
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("Survival probability")
-    ax.set_title("Kaplan-Meier: death within 12 weeks (transplantation censors)")
+    ax.set_title("Kaplan-Meier: death within 12 weeks (DTH12)")
     ax.legend(loc="lower left")
     ax.grid(alpha=0.3)
     axr.axis("off")
@@ -231,7 +231,9 @@ def mortality_section(adtte: pd.DataFrame, blinded: bool, paramcd: str = "DTH12"
         text += f"<p>Log-rank test (statsmodels survdiff): chi-square {chisq:.3f}, p = {p:.4f}.</p>"
     note = (
         "<p class=note>Time = AVAL = ADT - randomization date + 1; a death on randomization + 84 days has "
-        f"AVAL {KM_DAY}. CI: log(-log) transform of Greenwood's variance.</p>"
+        f"AVAL {KM_DAY}. Event: death within 84 days, also after a liver transplantation; otherwise censored "
+        "at the earliest of the last-known-alive date, the transplantation and randomization + 84 days. "
+        "CI: log(-log) transform of Greenwood's variance.</p>"
     )
     return f"<h2>12-week mortality (primary endpoint, ITT)</h2>{_png(fig)}{text}{note}"
 
