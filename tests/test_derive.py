@@ -123,3 +123,22 @@ def test_parse_range(text, expected):
 ])
 def test_nrind(stresn, stresc, lo, hi, expected):
     assert nrind(stresn, stresc, lo, hi) == expected
+
+
+def test_element_spans():
+    """SE elements from the reference dates (SDTMIG 3.4 SE; transitions as EPOCH's)."""
+    from transforms.sdtm.se import element_spans
+    args = ("SCREENING", "TREATMENT", "FOLLOW-UP")
+    # three infusions, end of study at Week 12
+    assert element_spans("2018-01-05", None, "2018-01-08T09:30", "2018-01-22T10:00", "2018-04-02", *args) == [
+        ("SCREENING", "2018-01-05", "2018-01-08T09:30"), ("TREATMENT", "2018-01-08T09:30", "2018-01-22T10:00"),
+        ("FOLLOW-UP", "2018-01-22T10:00", "2018-04-02")]
+    # stopped after the first infusion: follow-up starts at its end, not at a planned Day 15
+    assert element_spans("2018-01-05", None, "2018-01-08T09:30", "2018-01-08T10:15", "2018-02-01", *args)[1:] == [
+        ("TREATMENT", "2018-01-08T09:30", "2018-01-08T10:15"), ("FOLLOW-UP", "2018-01-08T10:15", "2018-02-01")]
+    # died the day of the last infusion: participation ended in the treatment element
+    assert element_spans("2018-01-05", None, "2018-01-08T09:30", "2018-01-15T10:00", "2018-01-15", *args)[-1] == (
+        "TREATMENT", "2018-01-08T09:30", "2018-01-15T10:00")
+    # never treated: screening only, from the first visit when consent is missing
+    assert element_spans(None, "2018-03-10", None, None, None, *args) == [("SCREENING", "2018-03-10", None)]
+    assert element_spans(None, None, None, None, None, *args) == []
