@@ -142,3 +142,16 @@ def test_element_spans():
     # never treated: screening only, from the first visit when consent is missing
     assert element_spans(None, "2018-03-10", None, None, None, *args) == [("SCREENING", "2018-03-10", None)]
     assert element_spans(None, None, None, None, None, *args) == []
+
+
+def test_arm_elements_share_only_what_every_arm_has():
+    """A subject with no known arm (screen failure, randomization number not in the list) still has the screening
+    and follow-up elements every arm shares; the treatment element differs by arm, so it is UNPLAN (SDTMIG SE)."""
+    from transforms.sdtm.se import arm_elements
+    ta = pd.DataFrame({"ARMCD": ["MSC", "MSC", "MSC", "PBO", "PBO", "PBO"], "TAETORD": [1, 2, 3, 1, 2, 3],
+                       "ETCD": ["SCRN", "MSC", "FU", "SCRN", "PBO", "FU"],
+                       "ELEMENT": ["Screening", "Mesenchymal stem cells", "Follow-up", "Screening", "Placebo", "Follow-up"],
+                       "EPOCH": ["SCREENING", "TREATMENT", "FOLLOW-UP"] * 2})
+    el = arm_elements(ta)
+    assert el["PBO"]["TREATMENT"] == ("PBO", "Placebo", 2)
+    assert el[None] == {"SCREENING": ("SCRN", "Screening", 1), "FOLLOW-UP": ("FU", "Follow-up", 3)}
