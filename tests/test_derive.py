@@ -123,3 +123,35 @@ def test_parse_range(text, expected):
 ])
 def test_nrind(stresn, stresc, lo, hi, expected):
     assert nrind(stresn, stresc, lo, hi) == expected
+
+
+def test_element_spans():
+    """SE elements from the reference dates (SDTMIG 3.4 SE; transitions as EPOCH's)."""
+    from transforms.sdtm.se import element_spans
+    args = ("SCREENING", "TREATMENT", "FOLLOW-UP")
+    # three infusions, end of study at Week 12
+    assert element_spans("2018-01-05", None, "2018-01-08T09:30", "2018-01-22T10:00", "2018-04-02", *args) == [
+        ("SCREENING", "2018-01-05", "2018-01-08T09:30"), ("TREATMENT", "2018-01-08T09:30", "2018-01-22T10:00"),
+        ("FOLLOW-UP", "2018-01-22T10:00", "2018-04-02")]
+    # stopped after the first infusion: follow-up starts at its end, not at a planned Day 15
+    assert element_spans("2018-01-05", None, "2018-01-08T09:30", "2018-01-08T10:15", "2018-02-01", *args)[1:] == [
+        ("TREATMENT", "2018-01-08T09:30", "2018-01-08T10:15"), ("FOLLOW-UP", "2018-01-08T10:15", "2018-02-01")]
+    # died the day of the last infusion: participation ended in the treatment element
+    assert element_spans("2018-01-05", None, "2018-01-08T09:30", "2018-01-15T10:00", "2018-01-15", *args)[-1] == (
+        "TREATMENT", "2018-01-08T09:30", "2018-01-15T10:00")
+    # never treated: screening only, from the first visit when consent is missing
+    assert element_spans(None, "2018-03-10", None, None, None, *args) == [("SCREENING", "2018-03-10", None)]
+    assert element_spans(None, None, None, None, None, *args) == []
+
+
+def test_arm_elements_share_only_what_every_arm_has():
+    """A subject with no known arm (screen failure, randomization number not in the list) still has the screening
+    and follow-up elements every arm shares; the treatment element differs by arm, so it is UNPLAN (SDTMIG SE)."""
+    from transforms.sdtm.se import arm_elements
+    ta = pd.DataFrame({"ARMCD": ["MSC", "MSC", "MSC", "PBO", "PBO", "PBO"], "TAETORD": [1, 2, 3, 1, 2, 3],
+                       "ETCD": ["SCRN", "MSC", "FU", "SCRN", "PBO", "FU"],
+                       "ELEMENT": ["Screening", "Mesenchymal stem cells", "Follow-up", "Screening", "Placebo", "Follow-up"],
+                       "EPOCH": ["SCREENING", "TREATMENT", "FOLLOW-UP"] * 2})
+    el = arm_elements(ta)
+    assert el["PBO"]["TREATMENT"] == ("PBO", "Placebo", 2)
+    assert el[None] == {"SCREENING": ("SCRN", "Screening", 1), "FOLLOW-UP": ("FU", "Follow-up", 3)}

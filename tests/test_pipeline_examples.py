@@ -121,3 +121,36 @@ def test_no_identifier_in_any_output(release, examples):
         elif p.is_file():
             data = p.read_bytes()
             assert b"0010000001" not in data and b"M778812" not in data, p
+
+
+def test_se_follows_the_actual_element_transitions(release):
+    """SE (SDTMIG 3.4 5.3): 01-001 consented 2018-01-05, infused 2018-01-08T09:30-10:15 and 2018-01-15T09:10-09:55
+    (two of three so far, no end of study): screening -> treatment -> open follow-up. 02-001 is a screen failure."""
+    se = read(release, "se")
+    s1 = se[se["USUBJID"] == "NCT03668171-01-001"]
+    assert s1[["SESEQ", "ETCD", "TAETORD", "EPOCH", "SESTDTC"]].values.tolist() == [
+        [1, "SCRN", 1, "SCREENING", "2018-01-05"],
+        [2, "TRT", 2, "TREATMENT", "2018-01-08T09:30"],   # blinded build: the blinded treatment element
+        [3, "FU", 3, "FOLLOW-UP", "2018-01-15T09:55"],
+    ]
+    # contiguous: each element ends where the next starts; the last stays open while on study
+    assert s1["SEENDTC"].tolist()[:2] == ["2018-01-08T09:30", "2018-01-15T09:55"] and pd.isna(s1["SEENDTC"].iloc[2])
+    assert s1["SESTDY"].tolist() == [-3, 1, 8] and s1["SEENDY"].tolist()[:2] == [1, 8]
+    s2 = se[se["USUBJID"] == "NCT03668171-02-001"]
+    assert s2[["ETCD", "EPOCH", "SESTDTC"]].values.tolist() == [["SCRN", "SCREENING", "2018-03-12"]]
+    te = read(release, "te").set_index("ETCD")
+    assert set(te.index) == set(se["ETCD"]) | {"SCRN"} and "last study infusion given" in te.loc["TRT", "TEENRL"]
+    lineage = pd.read_parquet(release / "lineage" / "se.parquet")
+    assert "I.ICDAT" in lineage["SRCRECORD"].iloc[0] and "I.EXSTDTC" in lineage["SRCRECORD"].iloc[1]
+
+
+def test_eligibility_answer_in_suppdm_and_iedy_kept(release):
+    supp = read(release, "suppdm")
+    ieyn = supp[supp["QNAM"] == "IEYN"].set_index("USUBJID")
+    # eCRF I.IEYN: 01-001 answered Y, the screen failure 02-001 N (criteria IN03 and IN05 not met)
+    assert ieyn["QVAL"].to_dict() == {"NCT03668171-01-001": "Y", "NCT03668171-02-001": "N"}
+    assert set(ieyn["QLABEL"]) == {"All Eligibility Criteria Met"} and set(ieyn["QORIG"]) == {"CRF"}
+    ie = read(release, "ie")
+    # only the screen failure has IE records and no RFSTDTC: IEDY is there (with IEDTC) and empty
+    assert ie["IEDTC"].tolist() == ["2018-03-12", "2018-03-12"]
+    assert "IEDY" in ie.columns and ie["IEDY"].isna().all()

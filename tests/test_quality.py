@@ -117,3 +117,41 @@ def test_structural_findings_never_show_the_item_value(study):
     found = validate_raw_edc(df, study)
     assert {f.rule for f in found} >= {"RAW-EDC-OID", "RAW-EDC-ITEM-GROUP", "RAW-EDC-DUPLICATE"}
     assert all("0010000001" not in f.value + f.message + f.record for f in found)
+
+
+def _eligibility_release(tmp_path):
+    """A tiny SDTM release: five subjects, eligibility answers in SUPPDM, criteria not met in IE."""
+    from transforms.quality.sdtm_data import SdtmData
+    (tmp_path / "sdtm").mkdir()
+    s = "NCT03668171-"
+    pd.DataFrame({"USUBJID": [s + "01-001", s + "01-002", s + "01-003", s + "01-004", s + "01-005", s + "01-006"],
+                  "SITEID": ["SITE01"] * 6, "DOMAIN": "DM",
+                  "ARMNRS": [None, None, "SCREEN FAILURE", None, "SCREEN FAILURE", "SCREEN FAILURE"]}
+                 ).to_parquet(tmp_path / "sdtm" / "dm.parquet")
+    # 001 Y, no criteria (fine); 002 N, randomized, IN05 listed; 003 N, screen failure, nothing listed;
+    # 004 no answer, randomized; 005 Y with EX02 listed, screen failure; 006 no answer, screen failure, DS only
+    pd.DataFrame({"USUBJID": [s + "01-001", s + "01-002", s + "01-003", s + "01-005"], "QNAM": "IEYN",
+                  "QVAL": ["Y", "N", "N", "Y"]}).to_parquet(tmp_path / "sdtm" / "suppdm.parquet")
+    pd.DataFrame({"USUBJID": [s + "01-002", s + "01-005"], "IESEQ": [1, 1], "IETESTCD": ["IN05", "EX02"]}
+                 ).to_parquet(tmp_path / "sdtm" / "ie.parquet")
+    pd.DataFrame({"USUBJID": [s + "01-003", s + "01-005", s + "01-006"], "DSSEQ": [1, 1, 1],
+                  "DSDECOD": "SCREEN FAILURE"}).to_parquet(tmp_path / "sdtm" / "ds.parquet")
+    return SdtmData(tmp_path, "NCT03668171")
+
+
+def test_eligibility_answer_queries(tmp_path, study):
+    """protocol.md PP needs I.IEYN = Y: a missing answer, an answer the criteria contradict and an ineligible
+    subject who was randomized are queries to the site, naming subject and form."""
+    from transforms.quality.edit_checks import check_eligibility_answer, load_edit_check_config
+    cfg = load_edit_check_config(study)["eligibility_answer"]
+    found = check_eligibility_answer(_eligibility_release(tmp_path), cfg, study.screen_failure.armnrs)
+    got = sorted((f.subjid, f.rule, f.severity, f.value) for f in found)
+    assert got == [
+        ("01-002", "EC-INELIGIBLE-RANDOMIZED", "warning", "N"),   # IN05 not met, randomized
+        ("01-003", "EC-IEYN-NO-CRITERION", "error", "N"),         # No, but no criterion listed
+        ("01-004", "EC-IEYN-MISSING", "error", ""),               # randomized, unanswered
+        ("01-005", "EC-IEYN-CONTRADICTS", "error", "Y"),          # Yes, but EX02 listed
+        ("01-006", "EC-IEYN-MISSING", "error", ""),               # screen failure with the form, unanswered
+    ]
+    assert all(f.field == "I.IEYN" and f.message.startswith("Eligibility form: ") for f in found)
+    assert "IN05" in next(f.message for f in found if f.subjid == "01-002")

@@ -33,7 +33,7 @@ from transforms.standards import (
 
 REQUIRED_DOMAINS = {
     "DM", "SUPPQUAL", "IE", "MH", "EX", "VS", "LB", "AE", "CM", "DS",
-    "SV", "RS", "FA", "PR", "DD", "TA", "TE", "TV", "TI", "TS",
+    "SV", "SE", "RS", "FA", "PR", "DD", "TA", "TE", "TV", "TI", "TS",
 }  # fmt: skip
 TRIAL_DESIGN = {"TA", "TE", "TV", "TI", "TS"}
 

@@ -82,3 +82,46 @@ def test_site02_conversion_factors_are_protocol_factors(study):
 def test_unit_aliases_land_on_ct_units(study):
     for alias, unit in study.unit_aliases.items():
         assert ct.is_term("UNIT", unit), alias
+
+
+# TS parameters a submission needs whose value protocol.md gives (issue 8), and their CDISC CT value lists.
+TS_CT_CODELIST = {"TPHASE": "TPHASE", "ADDON": "NY", "HLTSUBJI": "NY", "RANDOM": "NY", "ROUTE": "ROUTE",
+                  "DOSU": "UNIT", "DOSFRQ": "FREQ", "TCNTRL": "TCNTRL", "TBLIND": "TBLIND", "SEXPOP": "SEXPOP",
+                  "STYPE": "STYPE", "INTMODEL": "INTMODEL", "INTTYPE": "INTTYPE", "TTYPE": "TTYPE"}
+
+
+def test_ts_parameters_and_their_ct(study):
+    rows = read_csv_rows(study.study_file("trial_design/ts.csv"))
+    by_code = {r["TSPARMCD"]: r for r in rows}
+    for r in rows:
+        assert ct.is_term("TSPARMCD", r["TSPARMCD"]), r
+        assert r["TSPARM"] == ct.paired_test_name("TSPARMCD", r["TSPARMCD"]), r
+        assert bool(r["TSVAL"]) != bool(r["TSVALNF"]), r  # exactly one of value and null flavor
+        if r["TSVCDREF"] == "CDISC CT":
+            cl = TS_CT_CODELIST[r["TSPARMCD"]]
+            assert ct.term_code(cl, r["TSVAL"]) == r["TSVALCD"] and r["TSVCDVER"] == ct.CT_VERSION, r
+    # values as protocol.md states them
+    assert by_code["TPHASE"]["TSVAL"] == "NOT APPLICABLE"           # registry phase "Not Applicable"
+    assert by_code["SPONSOR"]["TSVAL"] == "Xijing Hospital of Digestive Diseases"
+    assert (by_code["ADDON"]["TSVAL"], by_code["HLTSUBJI"]["TSVAL"]) == ("N", "N")
+    assert by_code["FCNTRY"]["TSVAL"] == "CHN" and by_code["FCNTRY"]["TSVCDREF"] == "ISO 3166-1 alpha-3"
+    assert (by_code["ROUTE"]["TSVAL"], by_code["DOSU"]["TSVAL"], by_code["DOSFRQ"]["TSVAL"]) == (
+        "INTRAVENOUS", "10^6/kg", "EVERY WEEK")                       # one infusion per week, peripheral vein
+    assert by_code["COMPTRT"]["TSVAL"] == "Placebo" and by_code["TRT"]["TSVAL"] == "Mesenchymal stem cells"
+    assert by_code["CURTRT"]["TSVALNF"] == "NA"                      # not an add-on study
+    # protocol.md gives only planned completion dates: no actual study end date
+    assert by_code["SENDTC"]["TSVAL"] == "" and by_code["SENDTC"]["TSVALNF"] == "UNK"
+    for code in ("OBJPRIM", "OBJSEC", "OUTMSPRI", "OUTMSSEC", "THERAREA", "INDIC", "PLANSUB", "TTYPE", "AGEMIN",
+                 "AGEMAX", "SEXPOP", "NARMS", "STYPE", "TCNTRL", "RANDOM", "TBLIND", "DOSE"):
+        assert by_code[code]["TSVAL"], code
+
+
+def test_mh_categories_split_the_liver_history(study):
+    """CORE-000365: MHCAT must not put every record in one group; MHSCAT never repeats MHCAT (CORE-000237)."""
+    spec = load_spec(study)
+    cat = {r.record: r.source for r in spec.domain_rules("MH") if r.variable == "MHCAT"}
+    scat = {r.record: r.source for r in spec.domain_rules("MH") if r.variable == "MHSCAT"}
+    assert cat == {"ETIOLOGY": "CHRONIC LIVER DISEASE", "CIRRHOSIS": "CHRONIC LIVER DISEASE",
+                   "DECOMPENSATION": "ACUTE DECOMPENSATION", "OTHER": "GENERAL MEDICAL HISTORY"}
+    assert scat == {"ETIOLOGY": "ETIOLOGY", "CIRRHOSIS": "CIRRHOSIS"}
+    assert all(scat[r] != cat[r] for r in scat)

@@ -109,6 +109,70 @@ def _criterion_problem(data: SdtmData, cfg: dict, rule: dict, row: pd.Series, me
     return None
 
 
+def _eligibility_answers(data: SdtmData, qnam: str) -> dict[str, str]:
+    supp = data.get("SUPPDM")
+    if supp.empty:
+        return {}
+    rows = supp[supp["QNAM"] == qnam]
+    return dict(zip(rows["USUBJID"], rows["QVAL"], strict=True))
+
+
+def _criteria_not_met(data: SdtmData) -> dict[str, list[str]]:
+    ie = data.get("IE")
+    if ie.empty:
+        return {}
+    return {u: sorted(g["IETESTCD"]) for u, g in ie.groupby("USUBJID")}
+
+
+def _screen_failures(data: SdtmData, dsdecod: str) -> set[str]:
+    ds = data.get("DS")
+    return set(ds.loc[ds["DSDECOD"] == dsdecod, "USUBJID"]) if not ds.empty else set()
+
+
+def check_eligibility_answer(data: SdtmData, cfg: dict, screen_failure: str) -> list[Finding]:
+    """The eligibility answer (SUPPDM IEYN) is given, agrees with the criteria not met, and an ineligible
+    subject was not randomized."""
+    dm = data.get("DM")
+    if dm.empty:
+        return []
+    qnam, item, form = cfg["qnam"], cfg["item"], cfg["form"]
+    answers, not_met = _eligibility_answers(data, qnam), _criteria_not_met(data)
+    with_form = set(not_met) | _screen_failures(data, cfg["screen_failure_dsdecod"])
+    out = []
+    for _, row in dm.iterrows():
+        u = row["USUBJID"]
+        armnrs = row.get("ARMNRS")
+        randomized = (armnrs if isinstance(armnrs, str) else "") != screen_failure
+        answer = answers.get(u)
+        for rule, severity, text in eligibility_answer_problems(answer, not_met.get(u, []), randomized,
+                                                                u in with_form):
+            out.append(data.finding("DM", row, rule=rule, field=item, value=answer or "", severity=severity,
+                                    message=f"{form} form: {text}"))
+    return out
+
+
+def eligibility_answer_problems(answer: str | None, not_met: list[str], randomized: bool,
+                                has_form: bool) -> list[tuple[str, str, str]]:
+    """(rule, severity, message) of each problem with one subject's eligibility answer."""
+    criteria = ", ".join(not_met)
+    out = []
+    if answer is None and (randomized or has_form):
+        who = "a randomized subject" if randomized else "a subject whose eligibility was assessed"
+        out.append(("EC-IEYN-MISSING", ERROR, f"'Were all eligibility criteria met?' is not answered for {who}."))
+    if answer == "Y" and not_met:
+        out.append(("EC-IEYN-CONTRADICTS", ERROR, "'Were all eligibility criteria met?' is Yes, but criteria "
+                    f"not met are listed ({criteria})."))
+    if answer == "N" and not not_met:
+        out.append(("EC-IEYN-NO-CRITERION", ERROR,
+                    "'Were all eligibility criteria met?' is No, but no criterion not met is listed."))
+    if randomized and (answer == "N" or not_met):
+        # Valid data when it happened (a protocol deviation): the site confirms it, PP excludes the subject.
+        why = f"criteria not met: {criteria}" if not_met else "eligibility answered No"
+        out.append(("EC-INELIGIBLE-RANDOMIZED", WARNING, f"the subject was randomized although not eligible "
+                    f"({why}); confirm, or correct the form."))
+    return out
+
+
 def check_visit_windows(data: SdtmData, study: StudyConfig) -> list[Finding]:
     """Scheduled visits on a study day outside the visit's window (visits.csv)."""
     sv = data.get("SV")
@@ -161,6 +225,8 @@ def run_edit_checks(data: SdtmData, study: StudyConfig) -> list[Finding]:
         meld_cfg = load_adam_config(study).meld  # one MELD for the edit checks and the analysis
         out += [*check_stratum(data, cfg, meld_cfg),
                 *check_eligibility(data, cfg, meld_cfg, study.screen_failure.armnrs)]
+        if "eligibility_answer" in cfg:
+            out += check_eligibility_answer(data, cfg["eligibility_answer"], study.screen_failure.armnrs)
     return out
 
 

@@ -18,9 +18,10 @@ from transforms.sdtm.derive import (
 )
 from transforms.sdtm.edc_records import INTERNAL, RecordMapper, subject_items
 from transforms.sdtm.lb import lab_records
+from transforms.sdtm.se import build_se
 from transforms.sdtm.spec import MappingSpec, SpecError, load_spec
 from transforms.sdtm.visits import edc_visit_dates, number_visits, visit_of_date, visit_of_event
-from transforms.standards.metadata import dataset_meta, domain_variables, pyarrow_type
+from transforms.standards.metadata import VariableMeta, dataset_meta, domain_variables, pyarrow_type
 
 TRIAL_DESIGN = ["TA", "TE", "TV", "TI", "TS"]
 
@@ -209,7 +210,8 @@ def finalize(ctx: BuildContext, domain: str, raw: pd.DataFrame) -> BuiltDomain:
             if dyv in names and dtc in df:
                 df[dyv] = derive_study_day(df[dtc], ref["RFSTDTC"])
         base = next((c for c in (f"{domain}DTC", f"{domain}STDTC") if c in df), None)
-        if "EPOCH" in names and base:
+        # SE brings the EPOCH of its elements from TA; everywhere else EPOCH is derived from the date.
+        if "EPOCH" in names and base and "EPOCH" not in df:
             e = study.epochs
             df["EPOCH"] = derive_epoch(df[base], ref["RFXSTDTC"], ref["RFXENDTC"], e.before_exposure,
                                        e.during_exposure, e.after_exposure)
@@ -227,6 +229,7 @@ def finalize(ctx: BuildContext, domain: str, raw: pd.DataFrame) -> BuiltDomain:
         raise SpecError(f"{domain}: variables not in SDTMIG 3.4 {domain}: {unknown}")
     keep = [v for v in variables if v.name in df and (v.core in ("Req", "Exp") or df[v.name].notna().any())]
     keep += [v for v in variables if v.name not in df and v.core in ("Req", "Exp")]
+    keep += study_days_of_kept_dates(domain, variables, keep, df)
     keep.sort(key=lambda v: v.order)
     out = pd.DataFrame(index=df.index)
     for v in keep:
@@ -242,6 +245,19 @@ def finalize(ctx: BuildContext, domain: str, raw: pd.DataFrame) -> BuiltDomain:
                            | {"SRCFILE": df.get("_SRCFILE", ""), "SRCRECORD": df.get("_SRCREC", "")})
     lineage = lineage.astype({c: "string" for c in lineage.columns if c not in record_key})
     return BuiltDomain(domain, out, _supp(ctx, domain, df, out), lineage)
+
+
+def study_days_of_kept_dates(domain: str, variables: list[VariableMeta], keep: list[VariableMeta],
+                             df: pd.DataFrame) -> list[VariableMeta]:
+    """--DY/--STDY/--ENDY kept whenever their date is, even with no value (all subjects without RFSTDTC).
+
+    FDA business rules FB1601/FB3201 (CORE-000793 and others): the study day variable is submitted
+    with its date variable; a screen failure has no RFSTDTC, so IEDY of a screen-failure-only IE is empty.
+    """
+    kept = {v.name for v in keep}
+    pairs = {f"{domain}DY": f"{domain}DTC", f"{domain}STDY": f"{domain}STDTC", f"{domain}ENDY": f"{domain}ENDTC"}
+    return [v for v in variables if v.name in pairs and v.name not in kept and v.name in df
+            and pairs[v.name] in kept]
 
 
 def _typed(col: pd.Series, arrow_type) -> pd.Series:
@@ -284,7 +300,7 @@ def _natural(col: pd.Series) -> pd.Series:
 
 def sdtm_domains(spec: MappingSpec) -> list[str]:
     """Every domain the study builds, DM first (its reference dates feed the others)."""
-    return ["DM", *[d for d in spec.domains if d != "DM"], "LB", "SV", *TRIAL_DESIGN]
+    return ["DM", *[d for d in spec.domains if d != "DM"], "LB", "SV", "SE", *TRIAL_DESIGN]
 
 
 def prepare(ctx: BuildContext, staged: Path) -> None:
@@ -304,6 +320,8 @@ def build_domain(ctx: BuildContext, staged: Path, domain: str, data_cut: str) ->
         return finalize(ctx, "LB", ctx.lb_records)
     if domain == "SV":
         return finalize(ctx, "SV", sv_records(ctx))
+    if domain == "SE":
+        return finalize(ctx, "SE", build_se(ctx))
     if domain in TRIAL_DESIGN:
         randomized = int((ctx.dm_records["ARMNRS"].fillna("") != ctx.study.screen_failure.armnrs).sum())
         raw = {"TA": td.build_ta, "TE": td.build_te, "TV": td.build_tv, "TI": td.build_ti}.get(domain)
