@@ -8,6 +8,8 @@ from transforms.quality.findings import ERROR, WARNING, Finding
 from transforms.sdtm.context import BuildContext
 from transforms.sdtm.derive import _LIMIT, _NUMBER, nrind, parse_range, standardize_result
 
+NOT_DONE = "NOT DONE"  # CT ND (Not Done), the only term of LBSTAT
+
 
 def subject_by_mrn(ctx: BuildContext) -> dict[tuple[str, str], str]:
     """(site, MRN) -> SubjectKey, from the eCRF's linking item."""
@@ -25,9 +27,6 @@ def subject_by_mrn(ctx: BuildContext) -> dict[tuple[str, str], str]:
             continue
         out[key] = subj
     return out
-
-
-NOT_DONE = "NOT DONE"  # CT ND (Not Done), the only term of LBSTAT
 
 
 def lab_records(ctx: BuildContext, site: str, labs: pd.DataFrame) -> pd.DataFrame:
@@ -131,7 +130,7 @@ def check_reused_specimens(ctx: BuildContext, site: str, labs: pd.DataFrame) -> 
                 f"specimen {spec} collected {r.COLLDTC} carries the number of the draw{whose} collected "
                 f"{first['COLLDTC']} ({first['SRCFILE']} line {first['SRCLINE']}); both are kept as separate "
                 "draws: please confirm the specimen number", site=site, subjid=r.SUBJ, domain="LB",
-                key=f"{r.SRCFILE} specimen {spec} collected {r.COLLDTC}"))
+                key=f"specimen {spec} collected {r.COLLDTC}"))  # stable when a correction re-sends the draw
 
 
 def _num(text: str | None) -> float | None:
