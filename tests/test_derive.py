@@ -61,6 +61,24 @@ def test_lobxfl_missing_result_is_skipped():
     assert derive_lobxfl(df, ["S", "T"], "DTC", "RES", "RFX").fillna("").tolist() == ["Y", ""]
 
 
+def test_lobxfl_only_on_a_numeric_standard_result():
+    # protocol.md: baseline = last non-missing value on or before the first infusion start; ADaM takes it
+    # from AVAL (= LBSTRESN). A censored '>855' (LBSTRESN empty) and a haemolysed NOT DONE record
+    # (no result at all) drawn later but still before 09:30 are not baseline: the Day -3 value is.
+    # A test with no numeric result anywhere (qualitative) is flagged on its text result.
+    df = pd.DataFrame({
+        "S": ["A", "A", "A", "A", "A"],
+        "T": ["BILI", "BILI", "BILI", "BILI", "HBSAG"],
+        "DTC": ["2018-01-05T07:30", "2018-01-08T07:00", "2018-01-08T08:00", "2018-01-08T11:00", "2018-01-05T07:30"],
+        "STRESC": ["290.7", ">855", None, "250.1", "POSITIVE"],
+        "STRESN": [290.7, None, None, 250.1, None],
+        "RFX": [RF] * 5,
+    })
+    df["STRESN"] = df["STRESN"].astype("Float64")
+    flag = derive_lobxfl(df, ["S", "T"], "DTC", "STRESC", "RFX", numeric="STRESN")
+    assert flag.fillna("").tolist() == ["Y", "", "", "", "Y"]
+
+
 def test_seq_is_stable_and_per_subject():
     df = pd.DataFrame({"USUBJID": ["B", "A", "A", "B"], "K": ["2", "2", "1", "1"]})
     assert derive_seq(df, ["K"]).tolist() == [2, 2, 1, 1]

@@ -154,3 +154,85 @@ def test_eligibility_answer_in_suppdm_and_iedy_kept(release):
     # only the screen failure has IE records and no RFSTDTC: IEDY is there (with IEDTC) and empty
     assert ie["IEDTC"].tolist() == ["2018-03-12", "2018-03-12"]
     assert "IEDY" in ie.columns and ie["IEDY"].isna().all()
+# --- the laboratory edge cases of lis-export.md, on a copy of the example drop ------------------------
+S1_HEAD = "病历号,姓名,标本号,采样时间,检验项目,结果,单位,参考范围,异常标志,报告时间"
+S2_HEAD = "PatientID,AccessionNo,CollectedAt,TestCode,TestName,Result,Units,RefLow,RefHigh,Flag,Status,ResultedAt"
+# Subject 01-001 (MRN 0010000001): first infusion started 2018-01-08T09:30.
+EDGE_SITE01 = [
+    # a draw after the infusion start that re-uses the screening specimen number: another draw
+    "0010000001,李雷,S20180105-001,2018/01/08 11:00,总胆红素,270.4,μmol/L,3.4-20.5,↑,2018/01/08 13:00",
+    # before the infusion start: haemolysed creatinine, a censored PTA, and AFP printed in ng/mL
+    "0010000001,李雷,S20180108-001,2018/01/08 07:00,肌酐,溶血,μmol/L,57-111,,2018/01/08 09:00",
+    "0010000001,李雷,S20180108-001,2018/01/08 07:00,凝血酶原活动度,<10,%,80-120,↓,2018/01/08 09:00",
+    "0010000001,李雷,S20180108-001,2018/01/08 07:00,甲胎蛋白,5.1,ng/mL,<7,,2018/01/08 09:00",
+]
+EDGE_SITE02 = [
+    # the laboratory cancels the creatinine of accession A180312001; AFP is still pending
+    "M778812,A180312001,03/12/2018 07:30,CREA,Creatinine,,mg/dL,0.6,1.2,,X,03/13/2018 09:00",
+    "M778812,A180312001,03/12/2018 07:30,AFP,Alpha Fetoprotein,,ng/mL,0,8.3,,F,03/13/2018 09:00",
+]
+
+
+@pytest.fixture(scope="module")
+def lab_edges(study, examples, tmp_path_factory):
+    drop = tmp_path_factory.mktemp("labdrop")
+    shutil.copytree(examples, drop, dirs_exist_ok=True)
+    (drop / "lab" / "SITE01" / "LIS_SITE01_20180108.csv").write_bytes(
+        ("\r\n".join([S1_HEAD, *EDGE_SITE01]) + "\r\n").encode("gb18030"))
+    (drop / "lab" / "SITE02" / "labs_2018-03-13.csv").write_bytes(
+        ("\n".join([S2_HEAD, *EDGE_SITE02]) + "\n").encode("utf-8"))
+    release = run_pipeline(drop, tmp_path_factory.mktemp("labout"), study, now=T1).release
+    return drop, release
+
+
+def test_lab_edge_cases_in_lb(lab_edges):
+    _, release = lab_edges
+    lb = read(release, "lb")
+    s1 = lb[lb["USUBJID"] == "NCT03668171-01-001"].set_index(["LBTESTCD", "LBDTC"])
+    # the re-used specimen number: both draws are records; the post-infusion one is not baseline
+    bili = s1.loc["BILI"]
+    assert bili["LBREFID"].to_dict() == {"2018-01-05T07:30": "S20180105-001", "2018-01-08T11:00": "S20180105-001",
+                                         "2018-01-15T07:30": "S20180115-001"}
+    assert bili["LBLOBXFL"].fillna("").to_dict() == {"2018-01-05T07:30": "Y", "2018-01-08T11:00": "",
+                                                     "2018-01-15T07:30": ""}
+    # SDTMIG 3.4 LB: a comment is no result: NOT DONE (CT ND), the reason in LBREASND, never baseline
+    hem = s1.loc[("CREAT", "2018-01-08T07:00")]
+    assert (hem["LBSTAT"], hem["LBREASND"]) == ("NOT DONE", "HEMOLYZED")
+    assert hem[["LBORRES", "LBORRESU", "LBSTRESC", "LBSTRESN", "LBSTRESU", "LBLOBXFL"]].isna().all()
+    assert s1.loc[("CREAT", "2018-01-05T07:30"), "LBLOBXFL"] == "Y"
+    # a censored value is a result (text) but has no LBSTRESN, so it is no baseline
+    pta = s1.loc[("PTA", "2018-01-08T07:00")]
+    assert (pta["LBORRES"], pta["LBSTRESC"]) == ("<10", "<10") and pd.isna(pta["LBSTRESN"])
+    assert pd.isna(pta["LBLOBXFL"]) and s1.loc[("PTA", "2018-01-05T07:30"), "LBLOBXFL"] == "Y"
+    assert s1["LBSTAT"].dropna().tolist() == ["NOT DONE"]
+    # AFP printed in ng/mL: CT UNIT C71620 lists ng/mL as a synonym of the submission value ug/L
+    afp = s1.loc[("AFP", "2018-01-08T07:00")]
+    assert (afp["LBORRES"], afp["LBORRESU"], afp["LBSTRESN"], afp["LBSTRESU"]) == ("5.1", "ug/L", 5.1, "ug/L")
+    # the cancelled result leaves a record without a result
+    s2 = lb[lb["USUBJID"] == "NCT03668171-02-001"].set_index("LBTESTCD")
+    crea = s2.loc["CREAT"]
+    assert (crea["LBSTAT"], crea["LBREASND"], crea["LBDTC"]) == ("NOT DONE", "CANCELLED BY LABORATORY",
+                                                                  "2018-03-12T07:30")
+    assert crea[["LBORRES", "LBSTRESC", "LBSTRESN", "LBNRIND"]].isna().all()
+    assert "AFP" not in s2.index  # pending: no record yet
+
+
+def test_lab_edge_cases_leave_queries_and_findings(lab_edges):
+    drop, release = lab_edges
+    q = pd.read_csv(release / "reports" / "queries.csv", dtype=str, keep_default_na=False)
+    f = pd.read_csv(release / "reports" / "findings.csv", dtype=str, keep_default_na=False)
+    reused = q[q["RULE"] == "LIS-SPECIMEN-REUSED"]
+    assert reused[["SITE", "SUBJID", "SOURCE", "SEVERITY"]].values.tolist() == [
+        ["SITE01", "01-001", "LIS_SITE01_20180108.csv: line 2, specimen S20180105-001", "error"]]
+    info = f[f["SEVERITY"] == "info"]
+    assert sorted(info[["RULE", "SOURCE", "RECORD"]].values.tolist()) == [
+        ["LIS-PENDING", "labs_2018-03-13.csv", "line 3, specimen A180312001"],
+        ["LIS-SUPERSEDED", "labs_2018-03-12.csv", "line 3, specimen A180312001"]]
+    assert not set(q["RULE"]) & {"LIS-PENDING", "LIS-SUPERSEDED"}  # routine: no query to the site
+    # nothing lost: every LIS data row is an LB record (lineage) or has a finding naming its line
+    lin = pd.read_parquet(release / "lineage" / "lb.parquet")
+    traced = {(s, r.split(",")[0]) for s, r in zip(lin["SRCFILE"], lin["SRCRECORD"], strict=True)}
+    traced |= {(s, r.split(",")[0]) for s, r in zip(f["SOURCE"], f["RECORD"], strict=True)}
+    for p in sorted((drop / "lab").rglob("*.csv")):
+        n = len(p.read_bytes().splitlines()) - 1
+        assert all((p.name, f"line {i}") in traced for i in range(2, n + 2)), p.name

@@ -110,6 +110,12 @@ def test_query_ids_are_stable_and_fixed_findings_resolve():
     assert "01-002" not in set(q3["SUBJID"])  # a resolved query is reported once
 
 
+def test_informational_findings_are_no_queries():
+    note = Finding("info", "LIS-SUPERSEDED", "labs_2018-03-12.csv", "line 3, specimen A1", "result",
+                   "superseded by the later report", site="SITE02")
+    assert build_queries(Findings([note]), None, "2018-03-13").empty
+
+
 def test_structural_findings_never_show_the_item_value(study):
     # an item the eCRF does not define, in the wrong group, exported twice: its value could be an MRN
     df = items([("I.MRNX", "0010000001"), ("I.MHTERM", "0010000001"), ("I.AETERM", "0010000001"),
@@ -155,3 +161,40 @@ def test_eligibility_answer_queries(tmp_path, study):
     ]
     assert all(f.field == "I.IEYN" and f.message.startswith("Eligibility form: ") for f in found)
     assert "IN05" in next(f.message for f in found if f.subjid == "01-002")
+def test_lab_after_end_of_participation_is_queried_per_draw(tmp_path):
+    from transforms.quality.sdtm_checks import check_lab_after_participation, check_not_after_death
+    from transforms.quality.sdtm_data import SdtmData
+
+    (tmp_path / "sdtm").mkdir()
+    (tmp_path / "lineage").mkdir()
+    u1, u2, u3 = (f"NCT03668171-02-00{i}" for i in (1, 2, 3))
+    # 02-001 ended the study on 2018-04-02; 02-002 died on 2018-03-20 (RFPENDTC = death); 02-003 ongoing
+    pd.DataFrame({"USUBJID": [u1, u2, u3], "SITEID": ["SITE02"] * 3, "RFPENDTC": ["2018-04-02", "2018-03-20", None],
+                  "DTHDTC": [None, "2018-03-20", None]}).to_parquet(tmp_path / "sdtm" / "dm.parquet")
+    lb = pd.DataFrame({
+        "USUBJID": [u1, u1, u1, u1, u2, u3],
+        "LBSEQ": [1, 2, 3, 4, 1, 1],
+        "LBTESTCD": ["BILI", "BILI", "CREAT", "INR", "BILI", "BILI"],
+        "LBREFID": ["A1", "A2", "A2", "A3", "B1", "C1"],
+        "LBDTC": ["2018-04-02T08:00", "2018-04-03T07:30", "2018-04-03T07:30", "2018-04-10T07:30",
+                  "2018-03-25T07:30", "2018-09-01T07:30"],
+    })
+    lb.to_parquet(tmp_path / "sdtm" / "lb.parquet")
+    pd.DataFrame({"STUDYID": "NCT03668171", "USUBJID": lb["USUBJID"], "LBSEQ": lb["LBSEQ"],
+                  "SRCFILE": ["labs_2018-04-02.csv", "labs_2018-04-03.csv", "labs_2018-04-03.csv",
+                              "labs_2018-04-10.csv", "labs_2018-03-25.csv", "labs_2018-09-01.csv"],
+                  "SRCRECORD": ["line 2, specimen A1", "line 2, specimen A2", "line 3, specimen A2",
+                                "line 2, specimen A3", "line 2, specimen B1", "line 2, specimen C1"]}
+                 ).to_parquet(tmp_path / "lineage" / "lb.parquet")
+    data = SdtmData(tmp_path, "NCT03668171")
+    got = [(f.rule, f.subjid, f.site, f.source, f.record, f.value, f.severity)
+           for f in check_lab_after_participation(data)]
+    # the same day as RFPENDTC is within participation; one query per draw (A2 has two results)
+    assert got == [
+        ("LB-AFTER-RFPENDTC", "02-001", "SITE02", "labs_2018-04-03.csv", "line 2, specimen A2", "2018-04-03T07:30",
+         "error"),
+        ("LB-AFTER-RFPENDTC", "02-001", "SITE02", "labs_2018-04-10.csv", "line 2, specimen A3", "2018-04-10T07:30",
+         "error")]
+    # a sample after death is asked about once, as SDTM-AFTER-DEATH
+    assert [(f.rule, f.subjid) for f in check_not_after_death(data) if f.domain == "LB"] == [
+        ("SDTM-AFTER-DEATH", "02-002")]

@@ -125,3 +125,16 @@ def test_mh_categories_split_the_liver_history(study):
                    "DECOMPENSATION": "ACUTE DECOMPENSATION", "OTHER": "GENERAL MEDICAL HISTORY"}
     assert scat == {"ETIOLOGY": "ETIOLOGY", "CIRRHOSIS": "CIRRHOSIS"}
     assert all(scat[r] != cat[r] for r in scat)
+def _ascii_unit(text: str) -> str:
+    # the same unit written otherwise: micro as the Greek letter or the micro sign, cubic mm = uL
+    return text.replace("μ", "u").replace("µ", "u").replace("cumm", "uL")
+
+
+def test_unit_aliases_respell_never_convert(study):
+    # LBORRESU is the unit the laboratory printed, only in its CT spelling: every alias is the CT
+    # submission value of which the printed unit is a listed synonym (UNIT, C71620), e.g. ng/mL is a
+    # synonym of ug/L; or the same unit in ASCII (μmol/L is umol/L; K/uL is CT's K/cumm of 10^9/L).
+    unit_terms = ct.codelist("UNIT").terms
+    for printed, unit in study.unit_aliases.items():
+        spellings = {_ascii_unit(x) for x in (unit, *unit_terms[unit].synonyms)}
+        assert _ascii_unit(printed) in spellings, (printed, unit)

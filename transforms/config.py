@@ -123,6 +123,7 @@ class StudyConfig(_Model):
     identifiers: IdentifierConfig
     sites: dict[str, SiteConfig]
     lab_result_text: dict[str, str] = Field(default_factory=dict)
+    lab_cancelled_reason: str = "CANCELLED BY LABORATORY"
     randomization: RandomizationConfig
     arms: dict[str, ArmConfig]
     blinded: BlindedConfig

@@ -23,7 +23,7 @@ from transforms.odm.metadata import load_metadata
 from transforms.odm.safe_xml import UnsafeXMLError
 from transforms.publish.parquet import sdtm_table, write_frame, write_table
 from transforms.publish.release import finish_release, new_release_dir
-from transforms.quality.findings import BLOCKING, ERROR, WARNING, Finding, Findings
+from transforms.quality.findings import BLOCKING, ERROR, INFO, WARNING, Finding, Findings
 from transforms.sdtm.build import BuiltDomain, build_domain, load_context, prepare, sdtm_domains
 from transforms.sdtm.context import BuildContext
 from transforms.sdtm.spec import load_spec
@@ -322,7 +322,7 @@ def step_publish(ws: Workspace, study: StudyConfig, counts: dict[str, int], step
     queries = build_queries(findings, read_previous_queries(previous), data_cut(landing))
     write_queries(queries, reports)
     snap = landing.newest_snapshot()
-    by_sev = {s: sum(1 for f in findings.items if f.severity == s) for s in (BLOCKING, ERROR, WARNING)}
+    by_sev = {s: sum(1 for f in findings.items if f.severity == s) for s in (BLOCKING, ERROR, WARNING, INFO)}
     manifest = {
         "study": study.study_id,
         "release": release_id,

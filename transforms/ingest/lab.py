@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from transforms.config import LabSourceConfig
-from transforms.quality.findings import ERROR, Finding, Findings
+from transforms.quality.findings import ERROR, INFO, Finding, Findings
 
 CANONICAL = ["MRN", "SPECID", "COLLDTM", "TEST", "TESTNAME", "RESULT", "UNIT", "RANGE", "RANGE_LOW",
              "RANGE_HIGH", "FLAG", "STATUS", "REPORTDTM"]
@@ -80,26 +80,50 @@ def read_lab_file(path: Path, site: str, cfg: LabSourceConfig, findings: Finding
     return df.astype({c: "string" for c in RAW if c != "SRCLINE"} | {"SRCLINE": "int64"})
 
 
-def resolve_lab_versions(df: pd.DataFrame, cfg: LabSourceConfig) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Current result per specimen and test: the latest report wins; a cancellation withdraws it.
+# One draw's result of one test: a correction re-sends the same specimen and test with a later report
+# time (lis-export.md); the same specimen number with another collection time is another draw.
+VERSION_KEY = ["SPECID", "TEST", "COLLDTC"]
 
+
+def resolve_lab_versions(df: pd.DataFrame, cfg: LabSourceConfig,
+                         findings: Findings | None = None) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Current row per draw (specimen, test, collection time): the latest report wins.
+
+    A cancellation is current when it is the latest report: it stays, to become a record with no result.
     A row with an empty result is pending; it never replaces a result and is not itself a result.
+    Every row that is not current leaves an informational finding naming the row that replaced it.
     """
+    findings = Findings() if findings is None else findings
     cancelled = set(cfg.status.cancelled) if cfg.status else set()
-    ordered = df.sort_values(["SPECID", "TEST", "REPORTDTC", "SRCFILE", "SRCLINE"], kind="stable")
+    ordered = df.sort_values([*VERSION_KEY, "REPORTDTC", "SRCFILE", "SRCLINE"], kind="stable")
     is_cancel = ordered["STATUS"].isin(cancelled)
     pending = (ordered["RESULT"].fillna("") == "") & ~is_cancel
     decisive = ordered[~pending]
-    last = decisive.groupby(["SPECID", "TEST"], sort=False).tail(1)
-    current = last[~last["STATUS"].isin(cancelled)]
-    pending_keys = set(map(tuple, ordered.loc[pending, ["SPECID", "TEST"]].to_numpy()))
-    decisive_keys = set(map(tuple, decisive[["SPECID", "TEST"]].to_numpy()))
-    stats = {
-        "rows": len(df), "pending_only": len(pending_keys - decisive_keys),
-        "superseded": len(decisive) - len(last), "cancelled": int(last["STATUS"].isin(cancelled).sum()),
-        "current": len(current),
-    }
+    current = decisive.groupby(VERSION_KEY, sort=False).tail(1)
+    stats = {"rows": len(df), "pending_only": 0, "superseded": len(decisive) - len(current),
+             "cancelled": int(current["STATUS"].isin(cancelled).sum()), "current": len(current)}
+    winner = {tuple(k): (f, int(n), s in cancelled) for *k, f, n, s in
+              current[[*VERSION_KEY, "SRCFILE", "SRCLINE", "STATUS"]].itertuples(index=False, name=None)}
+    for i, r in ordered.drop(index=current.index).iterrows():
+        won = winner.get((r["SPECID"], r["TEST"], r["COLLDTC"]))
+        stats["pending_only"] += won is None
+        findings.add(_superseded_finding(r, won, bool(pending.loc[i])))
     return current.sort_values(["SRCFILE", "SRCLINE"]).reset_index(drop=True), stats
+
+
+def _superseded_finding(row: pd.Series, won: tuple[str, int, bool] | None, pending: bool) -> Finding:
+    """Why a LIS row is not a record of its own: replaced by a later report, or still pending."""
+    what = f"{row['TEST']} of specimen {row['SPECID']} collected {row['COLLDTC']}"
+    if won is None:
+        rule, message = "LIS-PENDING", f"{what}: no result reported yet (pending)"
+    elif pending:
+        rule, message = "LIS-SUPERSEDED", f"{what}: pending row; the current report is {won[0]} line {won[1]}"
+    else:
+        by = "withdrawn by the cancellation" if won[2] else "superseded by the later report"
+        rule, message = "LIS-SUPERSEDED", f"{what}: {by} in {won[0]} line {won[1]}"
+    return Finding(INFO, rule, row["SRCFILE"], f"line {int(row['SRCLINE'])}, specimen {row['SPECID']}", "result",
+                   message, site=row["SITEID"], domain="LB", key=f"{row['SRCFILE']} specimen {row['SPECID']} "
+                   f"{row['TEST']} {row['COLLDTC']} {row['REPORTDTC']}")
 
 
 def ingest_site_labs(files: list[Path], site: str, cfg: LabSourceConfig, known_tests: set[str],
@@ -113,11 +137,11 @@ def ingest_site_labs(files: list[Path], site: str, cfg: LabSourceConfig, known_t
     out.parent.mkdir(parents=True, exist_ok=True)
     raw.to_parquet(raw_path(out), index=False)
     # Rows without a usable time or with an unmapped test cannot become results; the raw suite
-    # (quality) reports them to the site.
+    # (RAW-LIS-DATETIME, RAW-LIS-UNKNOWN-TEST) reports each of them to the site.
     usable = raw["COLLDTC"].notna() & raw["REPORTDTC"].notna() & raw["TEST"].isin(known_tests)
     df = raw.loc[usable, STAGED].reset_index(drop=True)
     stats_unusable = int((~usable).sum())
-    current, stats = resolve_lab_versions(df, cfg)
+    current, stats = resolve_lab_versions(df, cfg, findings)
     stats["unusable"] = stats_unusable
     tmp = out.with_suffix(".partial")
     current.to_parquet(tmp, index=False)

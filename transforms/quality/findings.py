@@ -12,6 +12,9 @@ import pandas as pd
 BLOCKING = "blocking"
 ERROR = "error"
 WARNING = "warning"
+# A record's routine fate that nobody needs to act on (a result superseded by its correction, still
+# pending): recorded so that no input record leaves without a finding, never raised as a query.
+INFO = "info"
 
 COLUMNS = ["SEVERITY", "RULE", "SITE", "SUBJID", "VISIT", "DOMAIN", "SOURCE", "RECORD", "KEY", "FIELD", "VALUE",
            "MESSAGE"]

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from transforms.quality.findings import BLOCKING, ERROR, WARNING, Findings
+from transforms.quality.findings import BLOCKING, ERROR, INFO, WARNING, Findings
 
 QUERY_COLUMNS = ["QUERY_ID", "SITE", "SUBJID", "VISIT", "SOURCE", "FIELD", "VALUE", "RULE", "MESSAGE", "SEVERITY",
                  "FIRST_SEEN", "STATUS"]
@@ -13,9 +13,14 @@ _SEVERITY_ORDER = {BLOCKING: 0, ERROR: 1, WARNING: 2}
 
 
 def build_queries(findings: Findings, previous: pd.DataFrame | None, seen_on: str) -> pd.DataFrame:
-    """Queries of this release: findings keyed by a stable id; previous open queries that are gone are resolved."""
+    """Queries of this release: findings keyed by a stable id; previous open queries that are gone are resolved.
+
+    Informational findings (severity info) stay in findings.csv: they ask nothing of a site.
+    """
     rows = {}
     for f in findings.items:
+        if f.severity == INFO:
+            continue
         qid = f.query_id
         if qid in rows:
             continue

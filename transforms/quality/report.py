@@ -116,9 +116,10 @@ def write_quality_report(path: Path, *, manifest: dict, queries: pd.DataFrame, f
         f"<h1>Data quality — {html.escape(m['study'])}</h1>",
         f"<p>Release <b>{html.escape(m['release'])}</b>, data cut {html.escape(m.get('data_cut', ''))}, "
         f"{'blinded' if m['blinded'] else 'UNBLINDED'} build. Code {html.escape(m['code_version'])}.</p>",
-        "<h2>Summary</h2><table class='t'><tr><th>blocking</th><th>errors</th><th>warnings</th><th>new queries</th>"
+        "<h2>Summary</h2><table class='t'><tr><th>blocking</th><th>errors</th><th>warnings</th>"
+        "<th>info (no query)</th><th>new queries</th>"
         f"<th>open</th><th>resolved since last release</th></tr><tr><td>{sev['blocking']}</td><td>{sev['error']}</td>"
-        f"<td>{sev['warning']}</td><td>{status['new']}</td><td>{status['open']}</td><td>{status['resolved']}</td></tr>"
+        f"<td>{sev['warning']}</td><td>{sev.get('info', 0)}</td><td>{status['new']}</td><td>{status['open']}</td><td>{status['resolved']}</td></tr>"
         "</table><p>The query listing is <a href='queries.csv'>queries.csv</a> (<a href='queries.xlsx'>xlsx</a>).</p>",
         *figs,
         "<h2>Open queries by site</h2>", _table(by_site),

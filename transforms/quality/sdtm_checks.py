@@ -14,6 +14,11 @@ def _common_precision(a: str, b: str) -> tuple[str, str]:
     return a[:n], b[:n]
 
 
+def _after(dtc: str, ref: str) -> bool:
+    a, b = _common_precision(dtc, ref)
+    return a > b
+
+
 def check_usubjid_in_dm(data: SdtmData) -> list[Finding]:
     """Every USUBJID of every dataset is a subject of DM."""
     known = set(data.get("DM")["USUBJID"]) if data.has("DM") else set()
@@ -64,6 +69,32 @@ def check_not_after_death(data: SdtmData) -> list[Finding]:
                 if a > b:
                     out.append(data.finding(d, row, rule="SDTM-AFTER-DEATH", field=col, value=row[col],
                                             message=f"Dated after the subject's death ({death[row['USUBJID']]})."))
+    return out
+
+
+def check_lab_after_participation(data: SdtmData) -> list[Finding]:
+    """LB-AFTER-RFPENDTC: a specimen collected after the subject's end of participation (DM.RFPENDTC).
+
+    One finding per subject and draw (specimen, collection time). A sample after death is already
+    SDTM-AFTER-DEATH; it is not asked about twice.
+    """
+    dm, lb = data.get("DM"), data.get("LB")
+    if dm.empty or lb.empty or "RFPENDTC" not in dm or "LBDTC" not in lb:
+        return []
+    end = {u: e for u, e in zip(dm["USUBJID"], dm["RFPENDTC"], strict=True) if isinstance(e, str)}
+    death = dict(zip(dm["USUBJID"], dm["DTHDTC"], strict=True)) if "DTHDTC" in dm else {}
+    sub = lb[lb["USUBJID"].isin(end) & lb["LBDTC"].notna()]
+    sub = sub.sort_values(["USUBJID", "LBDTC", "LBSEQ"], kind="stable")
+    out = []
+    for (usubjid, spec, dtc), grp in sub.groupby(["USUBJID", "LBREFID", "LBDTC"], sort=True, dropna=False):
+        dth = death.get(usubjid)
+        if not _after(dtc, end[usubjid]) or (isinstance(dth, str) and _after(dtc, dth)):
+            continue
+        row = grp.iloc[0]
+        out.append(data.finding("LB", row, rule="LB-AFTER-RFPENDTC", field="LBDTC", value=dtc,
+                                message=f"Specimen {spec} was collected on {dtc}, after the subject's end of "
+                                f"participation ({end[usubjid]}); {len(grp)} result(s). Please explain or correct "
+                                "the date."))
     return out
 
 
@@ -123,6 +154,7 @@ def check_treatment_after_consent(data: SdtmData) -> list[Finding]:
 def run_sdtm_checks(data: SdtmData) -> list[Finding]:
     """All cross-dataset SDTM checks."""
     return [*check_usubjid_in_dm(data), *check_end_not_before_start(data), *check_not_after_death(data),
-            *check_one_unit_per_test(data), *check_study_day(data), *check_treatment_after_consent(data)]
+            *check_lab_after_participation(data), *check_one_unit_per_test(data), *check_study_day(data),
+            *check_treatment_after_consent(data)]
 
 

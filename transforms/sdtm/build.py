@@ -219,7 +219,8 @@ def finalize(ctx: BuildContext, domain: str, raw: pd.DataFrame) -> BuiltDomain:
         if f"{domain}LOBXFL" in names and testcd in df and f"{domain}DTC" in df:
             result = f"{domain}STRESC" if f"{domain}STRESC" in df else f"{domain}ORRES"
             df["_RFX"] = ref["RFXSTDTC"]
-            df[f"{domain}LOBXFL"] = derive_lobxfl(df, ["_SUBJECTKEY", testcd], f"{domain}DTC", result, "_RFX")
+            df[f"{domain}LOBXFL"] = derive_lobxfl(df, ["_SUBJECTKEY", testcd], f"{domain}DTC", result, "_RFX",
+                                                  numeric=f"{domain}STRESN")
     seq = f"{domain}SEQ"
     if seq in names and "USUBJID" in df:
         keys = [k for k in dataset_meta(domain).keys if k not in ("STUDYID", "USUBJID", seq) and k in df]

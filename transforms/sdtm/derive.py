@@ -129,9 +129,19 @@ def derive_seq(df: pd.DataFrame, order: list[str]) -> pd.Series:
     return seq
 
 
-def derive_lobxfl(df: pd.DataFrame, by: list[str], dtc: str, result: str, rfxstdtc: str) -> pd.Series:
-    """--LOBXFL: Y on the last non-missing result on or before first exposure, per subject and test."""
+def derive_lobxfl(df: pd.DataFrame, by: list[str], dtc: str, result: str, rfxstdtc: str,
+                  numeric: str | None = None) -> pd.Series:
+    """--LOBXFL: Y on the last non-missing result on or before first exposure, per subject and test.
+
+    `by` is the subject and then the test. With a `numeric` result column (--STRESN), a test that has
+    numeric results counts only records with one: a comment or a censored value ('<0.5', '>1000') is no
+    baseline value, as in ADaM, whose baseline is the last non-missing AVAL (= --STRESN).
+    """
     eligible = df[result].notna() & (df[result].astype("string") != "")
+    if numeric is not None and numeric in df:
+        has_number = df[numeric].notna()
+        numeric_test = has_number.groupby([df[c] for c in by[1:]], dropna=False).transform("any")
+        eligible = (eligible & ~numeric_test) | has_number
     eligible &= pd.Series([bool(on_or_before(a, b)) for a, b in zip(df[dtc], df[rfxstdtc], strict=True)],
                           index=df.index)
     flag = pd.Series(pd.NA, index=df.index, dtype="string")
