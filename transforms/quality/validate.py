@@ -7,6 +7,8 @@ import pandas as pd
 
 from transforms.config import StudyConfig
 from transforms.ingest.edc import edc_record
+from transforms.privacy.lab import protect_lab_rows
+from transforms.privacy.scrub import Scrubber
 from transforms.quality.findings import Finding
 from transforms.quality.gx_runner import findings_from, load_suite, validate
 from transforms.quality.sdtm_data import SdtmData, record_key
@@ -44,9 +46,15 @@ def validate_raw_edc(items: pd.DataFrame, study: StudyConfig, results: Path | No
 
 
 def validate_raw_lab(raw: pd.DataFrame, study: StudyConfig, site: str,
-                     subject_of_mrn: dict[str, str] | None = None, results: Path | None = None) -> list[Finding]:
-    """Raw layer for a site's LIS rows; the MRN only finds the subject and never enters a finding."""
+                     subject_of_mrn: dict[str, str] | None = None, results: Path | None = None,
+                     scrubber: Scrubber | None = None) -> list[Finding]:
+    """Raw layer for a site's LIS rows; the MRN only finds the subject and never enters a finding.
+
+    Specimen numbers are validated as their pseudonyms and result comments scrubbed, so that neither
+    findings nor the GX results carry them.
+    """
     subject_of_mrn = subject_of_mrn or {}
+    raw = protect_lab_rows(raw, study.study_id, scrubber or Scrubber(), site)
     raw = raw.assign(SUBJECTKEY=raw["MRN"].map(lambda m: subject_of_mrn.get(m.strip(), "") if isinstance(m, str)
                                                   else ""))
     suite = load_suite(study.study_id, f"raw_lab_{site.lower()}")

@@ -1,0 +1,87 @@
+"""Privacy: the free-text scrubber, specimen pseudonyms, GX results and Data Docs (hand-written cases)."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from transforms.privacy.pseudonym import DEFAULT_KEY, pseudonym_key, pseudonymise, pseudonymise_specimens
+from transforms.privacy.scrub import (
+    BIRTH_DATE, EMAIL, IDENTIFIER, NATIONAL_ID, PHONE, REDACTED, Scrubber, describe, scrub_findings)
+from transforms.quality.findings import WARNING, Finding, Findings
+
+# Two subjects of a drop: the scrubber must know both, whichever record it reads.
+OPENSSL_HMAC = "b4970f55cb9f3b0bf416712124bbd2be93aba9995d4017aa690a00cea1db628c"
+DROP = Scrubber(["0010000001", "M778812", "LL", "WF", "李雷", "韩梅梅"])
+
+
+@pytest.mark.parametrize("text, planted, kind", [
+    ("Rash, call 138.1234.5678", "138.1234.5678", PHONE),
+    ("Rash, call 138 1234 5678", "138 1234 5678", PHONE),
+    ("Rash, call 138-1234-5678", "138-1234-5678", PHONE),
+    ("Rash, call (010) 8888-1234", "(010) 8888-1234", PHONE),
+    ("Rash, call +86 138 1234 5678", "+86 138 1234 5678", PHONE),
+    ("Rash, call +86-13812345678", "+86-13812345678", PHONE),
+    ("皮疹 电话１３８１２３４５６７８", "１３８１２３４５６７８", PHONE),          # full-width digits
+    ("皮疹 电话（０１０）８８８８１２３４", "（０１０）８８８８１２３４", PHONE),  # full-width brackets
+    ("Nausea, daughter jane.doe@example.com", "jane.doe@example.com", EMAIL),
+    ("Nausea, daughter ｊａｎｅ＠ｅｘａｍｐｌｅ．ｃｏｍ", "ｊａｎｅ＠ｅｘａｍｐｌｅ．ｃｏｍ", EMAIL),
+    ("Fever ID 11010519491231002X", "11010519491231002X", NATIONAL_ID),
+    ("Fever ID 110105194912310021", "110105194912310021", NATIONAL_ID),
+    ("Fever, DOB 1969-03-12", "DOB 1969-03-12", BIRTH_DATE),
+    ("Fever, date of birth: 12/03/1969", "date of birth: 12/03/1969", BIRTH_DATE),
+    ("发热 出生日期1969年3月12日", "出生日期1969年3月12日", BIRTH_DATE),
+    ("Ascites (pt 0010000001)", "0010000001", IDENTIFIER),        # an MRN of the drop
+    ("Ascites, see M778812", "M778812", IDENTIFIER),               # another subject's MRN
+    ("Ascites, see m778812", "m778812", IDENTIFIER),
+    ("Ascites reported by WF", "WF", IDENTIFIER),                  # another subject's initials
+    ("腹水 患者韩梅梅", "韩梅梅", IDENTIFIER),                       # another subject's LIS name
+])
+def test_scrubber_removes_planted_identifier(text, planted, kind):
+    out, kinds = DROP.scrub(text)
+    assert planted not in out and REDACTED in out
+    assert kinds[kind] == 1 and sum(kinds.values()) == 1
+    assert out == text.replace(planted, REDACTED)  # the rest of the text is kept as typed
+
+
+@pytest.mark.parametrize("text", [
+    "ALLERGY TO PENICILLIN",          # holds "LL" inside a word: not the initials
+    "Hepatic encephalopathy grade 2",
+    "Onset 2018-01-05, resolved 2018.01.12",  # dates are not phone numbers
+    "Bilirubin 256.3 umol/L",
+    "WBC 3.5 x 10^9/L",
+    "腹水，见备注（溶血）",               # full-width punctuation stays as typed
+    "",
+])
+def test_scrubber_keeps_clinical_text(text):
+    assert DROP.scrub(text) == (text, {})
+
+
+def test_scrubber_counts_every_removal_and_describes_without_values():
+    out, kinds = DROP.scrub("李雷 138.1234.5678 / a@b.cn / 0010000001")
+    assert out == f"{REDACTED} {REDACTED} / {REDACTED} / {REDACTED}"
+    assert kinds == {IDENTIFIER: 2, PHONE: 1, EMAIL: 1}
+    assert describe(kinds) == "1 e-mail, 2 identifier(s), 1 phone number"
+
+
+def test_scrub_findings_guards_value_and_message():
+    f = Finding(WARNING, "X", "f.csv", "line 2", "result", "see M778812", value="call 13812345678")
+    out = scrub_findings(Findings([f]), DROP).items[0]
+    assert out.value == f"call {REDACTED}" and out.message == f"see {REDACTED}"
+
+
+def test_pseudonym_is_keyed_stable_and_hides_the_number(monkeypatch):
+    monkeypatch.delenv("CDISCFLOW_PSEUDONYM_KEY", raising=False)
+    monkeypatch.delenv("CDISCFLOW_PSEUDONYM_KEY_NCT03668171", raising=False)
+    assert pseudonym_key("NCT03668171") == DEFAULT_KEY.encode()
+    # HMAC-SHA256("k", "S0010000001-01"), first 16 hex digits, worked out with openssl:
+    #   printf 'S0010000001-01' | openssl dgst -sha256 -hmac k
+    expected = "SPEC-" + OPENSSL_HMAC[:16].upper()
+    assert pseudonymise("S0010000001-01", b"k") == expected
+    assert pseudonymise(" S0010000001-01 ", b"k") == expected  # stable whatever the padding
+    assert "0010000001" not in expected
+    s = pd.Series(["S0010000001-01", "A180312001", ""], dtype="string")
+    a = pseudonymise_specimens(s, "NCT03668171")
+    assert a.tolist() == pseudonymise_specimens(s, "NCT03668171").tolist()  # stable across nights
+    assert a[2] == "" and a[0] != a[1]
+    monkeypatch.setenv("CDISCFLOW_PSEUDONYM_KEY_NCT03668171", "other secret")
+    assert pseudonymise_specimens(s, "NCT03668171")[0] != a[0]  # another key, other pseudonyms
