@@ -85,3 +85,48 @@ def test_pseudonym_is_keyed_stable_and_hides_the_number(monkeypatch):
     assert a[2] == "" and a[0] != a[1]
     monkeypatch.setenv("CDISCFLOW_PSEUDONYM_KEY_NCT03668171", "other secret")
     assert pseudonymise_specimens(s, "NCT03668171")[0] != a[0]  # another key, other pseudonyms
+
+
+PLANTED_MARKUP = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>"]
+
+
+def _raw_site02(results: list[str]) -> pd.DataFrame:
+    from transforms.ingest.lab import RAW
+
+    rows = [{"SITEID": "SITE02", "MRN": "M778812", "SPECID": "A180312001", "COLLDTM": "03/12/2018 07:30",
+             "REPORTDTM": "03/12/2018 10:30", "COLLDTC": "2018-03-12T07:30", "REPORTDTC": "2018-03-12T10:30",
+             "TEST": "TBIL", "RESULT": r, "UNIT": "mg/dL", "RANGE_LOW": "0.2", "RANGE_HIGH": "1.2", "FLAG": "",
+             "STATUS": "F", "SRCFILE": "labs_2018-03-12.csv", "SRCLINE": i + 2} for i, r in enumerate(results)]
+    return pd.DataFrame(rows, columns=RAW).astype({c: "string" for c in RAW if c != "SRCLINE"})
+
+
+def test_data_docs_escape_markup_hide_identifiers_and_work_offline(study, tmp_path):
+    import re
+
+    from transforms.quality.gx_runner import build_data_docs
+    from transforms.quality.validate import validate_raw_lab
+
+    comment = "see note, call Zhang 138.1234.5678"
+    raw = _raw_site02([*PLANTED_MARKUP, comment, "5.5"])
+    scrubber = Scrubber(["M778812"])
+    findings = validate_raw_lab(raw, study, "SITE02", {"M778812": "02-001"}, tmp_path / "results", scrubber)
+    # The planted values fail the result check; the phone number is scrubbed from the finding as well.
+    values = {f.value for f in findings if f.rule == "RAW-LIS-RESULT"}
+    assert set(PLANTED_MARKUP) <= values and f"see note, call Zhang {REDACTED}" in values
+    assert not any("A180312001" in f.record + f.key for f in findings)  # specimen only as its pseudonym
+    index = build_data_docs(study.study_id, tmp_path / "results", tmp_path / "gx", "run1")
+    pages = list((tmp_path / "gx").rglob("*.html"))
+    assert index in pages and len(pages) >= 2
+    for p in pages:
+        text = p.read_text(encoding="utf-8")
+        assert "<script" not in text.lower(), p                 # neither GX's nor a planted one
+        assert not re.search(r"<img[^>]*onerror", text, re.I), p
+        assert "alert(1)" not in text or "&lt;" in text, p
+        assert not re.search(r"(?:src|href)\s*=\s*[\"']?(?:https?:)?//", text, re.I), p
+        assert not re.search(r"<(?:link|img|script)[^>]*(?:https?:)?//", text, re.I), p
+        for secret in ("138.1234.5678", "M778812", "A180312001"):
+            assert secret not in text, (p, secret)
+    for p in (tmp_path / "results").glob("*.json"):
+        raw_json = p.read_text(encoding="utf-8")
+        assert "138.1234.5678" not in raw_json and "A180312001" not in raw_json and "M778812" not in raw_json
+    assert "raw_lab_site02" in index.read_text(encoding="utf-8")

@@ -156,7 +156,10 @@ def step_validate_raw_edc(ws: Workspace, study: StudyConfig) -> dict[str, int]:
     """Raw layer (GX) on the staged EDC items: findings/raw_edc.parquet."""
     from transforms.quality.validate import validate_raw_edc
 
-    findings = validate_raw_edc(pd.read_parquet(ws.staged / "edc_items.parquet"), study, ws.gx_results)
+    from transforms.privacy.scrub import drop_scrubber
+
+    findings = validate_raw_edc(pd.read_parquet(ws.staged / "edc_items.parquet"), study, ws.gx_results,
+                                drop_scrubber(study, ws.staged))
     Findings(findings).write(ws.findings / "raw_edc.parquet")
     return {"findings": len(findings)}
 
