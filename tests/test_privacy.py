@@ -130,3 +130,64 @@ def test_data_docs_escape_markup_hide_identifiers_and_work_offline(study, tmp_pa
         raw_json = p.read_text(encoding="utf-8")
         assert "138.1234.5678" not in raw_json and "A180312001" not in raw_json and "M778812" not in raw_json
     assert "raw_lab_site02" in index.read_text(encoding="utf-8")
+
+
+PLANTED_AE = "Fever, wife jane.doe@example.com, tel 138.1234.5678, see M778812"
+PLANTED_LIS = "见备注 李雷 电话 139-8765-4321"
+SECRETS = ["jane.doe@example.com", "138.1234.5678", "13812345678", "M778812", "0010000001", "139-8765-4321",
+           "13987654321", "李雷", "S20180105-001", "A180312001"]
+
+
+def _values(p) -> set[str]:
+    import pandas as pd
+
+    df = pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_excel(p, dtype=str, sheet_name=None)
+    frames = df.values() if isinstance(df, dict) else [df]
+    return {str(v) for f in frames for c in f.columns for v in [c, *f[c].dropna()]}
+
+
+def test_no_planted_identifier_in_any_output_byte(study, examples, tmp_path):
+    """Example drop with an e-mail, a phone and another subject's MRN in an AE term, and a LIS comment
+    with a name and a phone number: none of them (nor an MRN or a specimen number) in the release."""
+    import shutil
+    from datetime import UTC, datetime
+
+    from transforms.pipeline import run_pipeline
+
+    drop = tmp_path / "drop"
+    shutil.copytree(examples, drop)
+    xml = next((drop / "edc").glob("*.xml"))
+    text = xml.read_text(encoding="utf-8")
+    assert 'ItemOID="I.AETERM" Value="Fever"' in text
+    xml.write_text(text.replace('ItemOID="I.AETERM" Value="Fever"', f'ItemOID="I.AETERM" Value="{PLANTED_AE}"'),
+                   encoding="utf-8")
+    lis = drop / "lab" / "SITE01" / "LIS_SITE01_20180105.csv"
+    lines = lis.read_bytes().decode("gb18030").split("\r\n")
+    fields = lines[1].split(",")
+    fields[5] = PLANTED_LIS  # the result column: a comment instead of a number
+    lines[1] = ",".join(fields)
+    lis.write_bytes("\r\n".join(lines).encode("gb18030"))
+
+    release = run_pipeline(drop, tmp_path / "out", study, now=datetime(2026, 1, 1, 2, 0, tzinfo=UTC)).release
+    ae = pd.read_parquet(release / "sdtm" / "ae.parquet")
+    assert f"Fever, wife {REDACTED}, tel {REDACTED}, see {REDACTED}" in set(ae["AETERM"])
+    lb = pd.read_parquet(release / "sdtm" / "lb.parquet")
+    assert f"见备注 {REDACTED} 电话 {REDACTED}" in set(lb["LBORRES"])
+    assert lb["LBREFID"].str.match(r"^SPEC-[0-9A-F]{16}$").all()
+    findings = pd.read_csv(release / "reports" / "findings.csv", dtype=str).fillna("")
+    scrubs = findings[findings["RULE"] == "PRIVACY-FREE-TEXT"]
+    assert set(scrubs["DOMAIN"]) >= {"AE", "LB"}
+    checked = 0
+    for p in sorted(release.rglob("*")):
+        if not p.is_file():
+            continue
+        checked += 1
+        if p.suffix in (".parquet", ".xlsx"):
+            values = "\n".join(_values(p))
+            assert not [s for s in SECRETS if s in values], p
+        else:
+            data = p.read_bytes()
+            assert not [s for s in SECRETS if s.encode("utf-8") in data], p
+            if p.suffix == ".xpt":
+                assert "李雷".encode("gb18030") not in data and "李雷".encode("utf-8") not in data, p
+    assert checked > 40
