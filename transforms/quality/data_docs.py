@@ -52,7 +52,7 @@ def offline_page(text: str) -> str:
     return _HEAD_END.sub(lambda m: OFFLINE_STYLE + m.group(0), text, count=1)
 
 
-def static_index(site: Path, results: list[tuple[str, str, bool, dict]]) -> str:
+def static_index(results: list[tuple[str, str, bool, dict]]) -> str:
     """A plain HTML index of the validation results: suite, outcome, counts, link (all text escaped)."""
     rows = []
     for suite, href, success, stats in results:
@@ -81,4 +81,4 @@ def make_offline(site: Path, results: list[Path]) -> None:
         pages = sorted((site / "validations" / name).rglob("*.html"))
         href = pages[0].relative_to(site).as_posix() if pages else ""
         listed.append((name, href, bool(payload.get("success")), payload.get("statistics") or {}))
-    (site / "index.html").write_text(static_index(site, sorted(listed)), encoding="utf-8")
+    (site / "index.html").write_text(static_index(sorted(listed)), encoding="utf-8")
