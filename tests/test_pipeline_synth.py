@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from transforms.pipeline import run_pipeline
+from transforms.privacy.pseudonym import pseudonym_key, pseudonymise
 from conftest import drop_identifiers
 from transforms.synth import synthesize
 
@@ -76,7 +77,7 @@ def test_lb_baseline_edge_cases(unblinded):
     for case in truth["edge_cases"]:
         if case["kind"] not in ("day1_lab_before_infusion_start", "day1_lab_after_infusion_start"):
             continue
-        rows = lb[lb["LBREFID"] == case["specimen"]]
+        rows = lb[lb["LBREFID"] == pseudonymise(case["specimen"], pseudonym_key("NCT03668171"))]
         assert len(rows) and (rows["LBDTC"] == case["collected"]).all() and (rows["LBDY"] == 1).all()
         # protocol.md: baseline = the last non-missing value on or before the infusion start; a comment
         # (NOT DONE) or a censored '<x' has no numeric value (LBSTRESN), so it is never baseline.

@@ -156,7 +156,10 @@ def step_validate_raw_edc(ws: Workspace, study: StudyConfig) -> dict[str, int]:
     """Raw layer (GX) on the staged EDC items: findings/raw_edc.parquet."""
     from transforms.quality.validate import validate_raw_edc
 
-    findings = validate_raw_edc(pd.read_parquet(ws.staged / "edc_items.parquet"), study, ws.gx_results)
+    from transforms.privacy.scrub import drop_scrubber
+
+    findings = validate_raw_edc(pd.read_parquet(ws.staged / "edc_items.parquet"), study, ws.gx_results,
+                                drop_scrubber(study, ws.staged))
     Findings(findings).write(ws.findings / "raw_edc.parquet")
     return {"findings": len(findings)}
 
@@ -169,8 +172,10 @@ def step_validate_raw_lab(ws: Workspace, study: StudyConfig, site: str) -> dict[
     items = pd.read_parquet(ws.staged / "edc_items.parquet", columns=["SITEID", "SUBJECTKEY", "ITEMOID", "VALUE"])
     links = items[(items["ITEMOID"] == study.identifiers.link_item) & (items["SITEID"] == site)]
     subject_of_mrn = dict(zip(links["VALUE"].str.strip(), links["SUBJECTKEY"], strict=True))
+    from transforms.privacy.scrub import drop_scrubber
+
     findings = validate_raw_lab(pd.read_parquet(raw_path(ws.staged / f"lab_{site}.parquet")), study, site,
-                                subject_of_mrn, ws.gx_results)
+                                subject_of_mrn, ws.gx_results, drop_scrubber(study, ws.staged))
     Findings(findings).write(ws.findings / f"raw_lab_{site}.parquet")
     return {"findings": len(findings)}
 
@@ -306,7 +311,9 @@ def step_publish(ws: Workspace, study: StudyConfig, counts: dict[str, int], step
     shutil.copytree(ws.sdtm / "lineage", tmp / "lineage")
     if ws.adam.exists():
         shutil.copytree(ws.adam, tmp / "adam")
-    findings = collect_findings(ws)
+    from transforms.privacy.scrub import drop_scrubber, scrub_findings
+
+    findings = scrub_findings(collect_findings(ws), drop_scrubber(study, ws.staged))  # privacy: last guard
     reports = tmp / "reports"
     reports.mkdir()
     findings_df = findings.to_frame()

@@ -1,6 +1,7 @@
 """Run committed Great Expectations suites (JSON under expectations/) on DataFrames, as findings."""
 from __future__ import annotations
 
+import html
 import json
 import logging
 from functools import lru_cache
@@ -9,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from transforms.privacy.scrub import Scrubber
 from transforms.quality.findings import Finding
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -75,10 +77,11 @@ def _context():
 
 
 def validate(df: pd.DataFrame, suite_json: dict[str, Any], index_columns: list[str],
-             result_path: Path | None = None) -> list[dict[str, Any]]:
+             result_path: Path | None = None, scrubber: Scrubber | None = None) -> list[dict[str, Any]]:
     """Validate a DataFrame; one dict per failed expectation: its meta, and the failing rows' index columns.
 
-    With `result_path`, GX's validation result is also written there (JSON) for the Data Docs.
+    With `result_path`, GX's validation result is also written there (JSON) for the Data Docs, with
+    the values redacted as redact_result() says.
     """
     import warnings
 
@@ -109,8 +112,7 @@ def validate(df: pd.DataFrame, suite_json: dict[str, Any], index_columns: list[s
         payload = result.to_json_dict()
         payload["suite_name"] = suite_json["name"]
         for r in payload["results"]:
-            r["result"].pop("unexpected_index_list", None)  # may hold many rows; the findings have them
-            r["result"].pop("unexpected_index_query", None)
+            redact_result(r, scrubber or Scrubber())
         result_path.write_text(json.dumps(payload, default=str), encoding="utf-8")
     failed = []
     for r in result.results:
@@ -122,6 +124,44 @@ def validate(df: pd.DataFrame, suite_json: dict[str, Any], index_columns: list[s
         failed.append({"meta": dict(r.expectation_config.meta or {}), "kwargs": dict(r.expectation_config.kwargs),
                        "rows": list(r.result.get("unexpected_index_list") or [])})
     return failed
+
+
+# Per-row lists of a result: the index lists name rows by their values (an EDC item's VALUE, a
+# specimen), so they never reach the Data Docs; the findings and queries trace the rows instead.
+_ROW_LISTS = ("unexpected_index_list", "unexpected_index_query", "partial_unexpected_index_list", "unexpected_rows")
+_VALUE_LISTS = ("unexpected_list", "partial_unexpected_list", "partial_unexpected_counts")
+
+
+def redact_result(result: dict[str, Any], scrubber: Scrubber) -> dict[str, Any]:
+    """One expectation's result made fit for the Data Docs, in place.
+
+    Row lists are dropped; unexpected values are kept only where the suite shows them in findings
+    (meta show_value: never for identifier or free-text fields), each one scrubbed and HTML-escaped
+    (GX renders them as markup).
+    """
+    body = result.get("result") or {}
+    for k in _ROW_LISTS:
+        body.pop(k, None)
+    meta = (result.get("expectation_config") or {}).get("meta") or {}
+    if not meta.get("show_value", True):
+        for k in _VALUE_LISTS:
+            body.pop(k, None)
+        if isinstance(body.get("observed_value"), str):
+            body["observed_value"] = "(hidden)"
+        return result
+
+    def safe(value: Any) -> Any:
+        return html.escape(scrubber.scrub(value)[0]) if isinstance(value, str) else value
+
+    for k in ("unexpected_list", "partial_unexpected_list"):
+        if k in body:
+            body[k] = [safe(v) for v in body[k]]
+    if "partial_unexpected_counts" in body:
+        body["partial_unexpected_counts"] = [{**c, "value": safe(c.get("value"))}
+                                             for c in body["partial_unexpected_counts"]]
+    if isinstance(body.get("observed_value"), str):
+        body["observed_value"] = safe(body["observed_value"])
+    return result
 
 
 def findings_from(failed: list[dict[str, Any]], to_finding) -> list[Finding]:
@@ -160,4 +200,7 @@ def build_data_docs(study_id: str, results_dir: Path, target: Path, run_name: st
         shutil.rmtree(target)
     shutil.copytree(site.parent, target)
     shutil.rmtree(site.parent, ignore_errors=True)
+    from transforms.quality.data_docs import make_offline
+
+    make_offline(target, results)  # no CDN, no tracking image, no scripts: readable offline
     return target / "index.html"

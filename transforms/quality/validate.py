@@ -7,6 +7,8 @@ import pandas as pd
 
 from transforms.config import StudyConfig
 from transforms.ingest.edc import edc_record
+from transforms.privacy.lab import protect_lab_rows
+from transforms.privacy.scrub import Scrubber
 from transforms.quality.findings import Finding
 from transforms.quality.gx_runner import findings_from, load_suite, validate
 from transforms.quality.sdtm_data import SdtmData, record_key
@@ -28,8 +30,11 @@ def _applicable(suite: dict, columns: set[str]) -> dict:
     return suite | {"expectations": keep}
 
 
-def validate_raw_edc(items: pd.DataFrame, study: StudyConfig, results: Path | None = None) -> list[Finding]:
-    """Raw layer for the EDC snapshot: every item value against the eCRF."""
+def validate_raw_edc(items: pd.DataFrame, study: StudyConfig, results: Path | None = None,
+                     scrubber: Scrubber | None = None) -> list[Finding]:
+    """Raw layer for the EDC snapshot: every item value against the eCRF (GX results scrubbed of identifiers)."""
+    if scrubber is None:
+        scrubber = Scrubber(items.loc[items["ITEMOID"].isin(study.identifiers.items), "VALUE"].dropna())
     suite = load_suite(study.study_id, "raw_edc_items")
 
     def to_finding(meta: dict, kwargs: dict, row: dict | None) -> Finding:
@@ -40,13 +45,20 @@ def validate_raw_edc(items: pd.DataFrame, study: StudyConfig, results: Path | No
             message=meta["message"], value=str(row.get("VALUE", "")) if meta.get("show_value") else "",
             site=str(row.get("SITEID", "")), subjid=str(row.get("SUBJECTKEY", "")), domain="EDC")
 
-    return findings_from(validate(items, suite, EDC_INDEX, results and results / "raw_edc_items.json"), to_finding)
+    return findings_from(validate(items, suite, EDC_INDEX, results and results / "raw_edc_items.json",
+                                  scrubber), to_finding)
 
 
 def validate_raw_lab(raw: pd.DataFrame, study: StudyConfig, site: str,
-                     subject_of_mrn: dict[str, str] | None = None, results: Path | None = None) -> list[Finding]:
-    """Raw layer for a site's LIS rows; the MRN only finds the subject and never enters a finding."""
+                     subject_of_mrn: dict[str, str] | None = None, results: Path | None = None,
+                     scrubber: Scrubber | None = None) -> list[Finding]:
+    """Raw layer for a site's LIS rows; the MRN only finds the subject and never enters a finding.
+
+    Specimen numbers are validated as their pseudonyms and result comments scrubbed, so that neither
+    findings nor the GX results carry them.
+    """
     subject_of_mrn = subject_of_mrn or {}
+    raw = protect_lab_rows(raw, study.study_id, scrubber or Scrubber(), site)
     raw = raw.assign(SUBJECTKEY=raw["MRN"].map(lambda m: subject_of_mrn.get(m.strip(), "") if isinstance(m, str)
                                                   else ""))
     suite = load_suite(study.study_id, f"raw_lab_{site.lower()}")
@@ -63,7 +75,8 @@ def validate_raw_lab(raw: pd.DataFrame, study: StudyConfig, site: str,
             key=f"{row.get('SRCFILE')} specimen {row.get('SPECID')} test {row.get('TEST')}")
 
     result = results and results / f"raw_lab_{site.lower()}.json"
-    return findings_from(validate(raw.drop(columns=["MRN"]), suite, [*LAB_INDEX, "SUBJECTKEY"], result), to_finding)
+    return findings_from(validate(raw.drop(columns=["MRN"]), suite, [*LAB_INDEX, "SUBJECTKEY"], result,
+                                  scrubber), to_finding)
 
 
 def validate_sdtm_dataset(path: Path, lineage: Path | None, study: StudyConfig,

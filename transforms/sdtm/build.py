@@ -9,6 +9,7 @@ import pandas as pd
 from transforms.config import StudyConfig, read_csv_rows
 from transforms.ingest.lab import names_path
 from transforms.odm.metadata import load_metadata
+from transforms.privacy.scrub import drop_scrubber
 from transforms.quality.findings import WARNING, Finding
 from transforms.sdtm import dm as dmx
 from transforms.sdtm import trial_design as td
@@ -55,12 +56,13 @@ def load_context(study: StudyConfig, staged: Path) -> BuildContext:
                 if (site, mrn) in subject_of_mrn:
                     identifiers.setdefault(subject_of_mrn[(site, mrn)], []).append(name)
     return BuildContext(study=study, spec=load_spec(study), meta=load_metadata(study.metadata_path), items=items,
-                        randomization=randomization, identifiers=identifiers)
+                        randomization=randomization, identifiers=identifiers,
+                        scrubber=drop_scrubber(study, staged))
 
 
 def map_domain(ctx: BuildContext, domain: str) -> pd.DataFrame:
     """All record templates of a domain, mapped by the spec (before the derivations)."""
-    mapper = RecordMapper(ctx.spec, ctx.meta, ctx.identifiers, ctx.findings)
+    mapper = RecordMapper(ctx.spec, ctx.meta, ctx.scrubber, ctx.findings)
     frames = [mapper.map_template(t, ctx.items) for t in ctx.spec.templates(domain)]
     frames = [f for f in frames if not f.empty]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=INTERNAL)

@@ -7,6 +7,7 @@ import pandas as pd
 
 from transforms.config import StudyConfig
 from transforms.odm.metadata import StudyMetadata
+from transforms.privacy.scrub import Scrubber
 from transforms.quality.findings import Findings
 from transforms.sdtm.spec import MappingSpec
 
@@ -21,6 +22,7 @@ class BuildContext:
     items: pd.DataFrame
     randomization: pd.DataFrame | None
     identifiers: dict[str, list[str]]
+    scrubber: Scrubber = field(default_factory=Scrubber)  # knows every subject's identifiers of the drop
     findings: Findings = field(default_factory=Findings)
     visits: pd.DataFrame | None = None
     reference: pd.DataFrame | None = None  # indexed by SUBJECTKEY: RFSTDTC, RFXSTDTC, RFXENDTC

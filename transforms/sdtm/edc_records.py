@@ -7,7 +7,7 @@ import pandas as pd
 
 from transforms.odm.metadata import StudyMetadata
 from transforms.quality.findings import ERROR, WARNING, Finding, Findings
-from transforms.sdtm.redact import redact_identifiers
+from transforms.privacy.scrub import Scrubber, describe, scrub_column
 from transforms.sdtm.spec import MappingSpec, RecordTemplate, VariableRule
 
 KEYS = ["SUBJECTKEY", "SITEID", "EVENTOID", "EVENTREPEAT", "FORMOID", "FORMREPEAT", "IGOID", "IGREPEAT"]
@@ -67,11 +67,10 @@ def when_mask(df: pd.DataFrame, when: str, subjects_with: Callable[[str], set[st
 class RecordMapper:
     """Applies the spec's rules for one study to eCRF records."""
 
-    def __init__(self, spec: MappingSpec, meta: StudyMetadata, identifiers: dict[str, list[str]],
-                 findings: Findings) -> None:
+    def __init__(self, spec: MappingSpec, meta: StudyMetadata, scrubber: Scrubber, findings: Findings) -> None:
         self.spec = spec
         self.meta = meta
-        self.identifiers = identifiers
+        self.scrubber = scrubber
         self.findings = findings
 
     def map_template(self, template: RecordTemplate, items: pd.DataFrame) -> pd.DataFrame:
@@ -109,8 +108,11 @@ class RecordMapper:
             return pd.Series(value, index=rows.index, dtype="string").where(_present(rows, item))
         items = src.split()
         col = self._col(rows, items[0])
-        if alg in ("item", "dtc"):
+        if alg == "dtc":
             return col
+        if alg == "item":
+            # Any text that reaches SDTM as typed is scrubbed: an MRN typed into a number field too.
+            return self._redacted(rows, col, rule)
         if alg == "num":
             return pd.to_numeric(col, errors="coerce").astype("Float64")
         if alg == "text":
@@ -143,14 +145,12 @@ class RecordMapper:
         return mapped
 
     def _redacted(self, rows: pd.DataFrame, col: pd.Series, rule: VariableRule) -> pd.Series:
-        out = col.copy()
-        for i in col[col.notna()].index:
-            text, n = redact_identifiers(col[i], self.identifiers.get(rows.at[i, "SUBJECTKEY"], []))
-            if n:
-                out[i] = text
-                self.findings.add(Finding(
-                    severity=WARNING, rule="PRIVACY-FREE-TEXT", source=rows.at[i, "_SRCFILE"],
-                    record=rows.at[i, "_SRCREC"], field=rule.source, site=rows.at[i, "SITEID"],
-                    subjid=rows.at[i, "SUBJECTKEY"], domain=rule.domain,
-                    message=f"free text held {n} identifier(s) or phone number(s); removed from {rule.domain}.{rule.variable}"))
+        """The column with identifiers removed by the drop's scrubber; each removal a finding without the value."""
+        out, changed = scrub_column(col, self.scrubber)
+        for i, kinds in changed.items():
+            self.findings.add(Finding(
+                severity=WARNING, rule="PRIVACY-FREE-TEXT", source=rows.at[i, "_SRCFILE"],
+                record=rows.at[i, "_SRCREC"], field=rule.source, site=rows.at[i, "SITEID"],
+                subjid=rows.at[i, "SUBJECTKEY"], domain=rule.domain,
+                message=f"free text held {describe(kinds)}; removed from {rule.domain}.{rule.variable}"))
         return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from transforms.config import LabTest, StudyConfig
+from transforms.privacy.lab import protect_lab_rows
 from transforms.quality.findings import ERROR, WARNING, Finding
 from transforms.sdtm.context import BuildContext
 from transforms.sdtm.derive import _LIMIT, _NUMBER, nrind, parse_range, standardize_result
@@ -38,6 +39,7 @@ def lab_records(ctx: BuildContext, site: str, labs: pd.DataFrame) -> pd.DataFram
     link = subject_by_mrn(ctx)
     labs = labs.copy()
     labs["SUBJ"] = [link.get((site, m.strip() if isinstance(m, str) else "")) for m in labs["MRN"]]
+    labs = protect_lab_rows(labs, study.study_id, ctx.scrubber, site, ctx.findings)  # privacy: SPECID, RESULT
     orphans = labs[labs["SUBJ"].isna()]
     for (src, spec), grp in orphans.groupby(["SRCFILE", "SPECID"], sort=True):
         ctx.findings.add(Finding(ERROR, "LIS-ORPHAN", src, f"line {int(grp['SRCLINE'].min())}, specimen {spec}",

@@ -1,0 +1,151 @@
+"""The one scrubber for free text: every subject's identifiers of the drop, plus identifier patterns.
+
+Site staff type identifiers into free text (an AE term, a LIS result comment): their own patient's or
+another's MRN, initials or name, a phone number, an e-mail address, a national ID number, a birth date.
+Matching runs on the NFKC form of each character (full-width digits, brackets and @ count as their
+ASCII forms) while the replacement is made in the original text, so untouched text keeps its spelling.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+REDACTED = "[REDACTED]"
+
+IDENTIFIER, EMAIL, PHONE, NATIONAL_ID, BIRTH_DATE = "identifier", "e-mail", "phone number", "national ID", "birth date"
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+\s?@\s?[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
+# Resident identity card: 17 digits and a check character (digit or X).
+_NATIONAL_ID = re.compile(r"(?<![0-9A-Za-z])\d{6}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx]"
+                          r"(?![0-9A-Za-z])")
+# Seven or more digits, optionally after +86/0086, grouped by spaces, dots, dashes or brackets.
+_PHONE = re.compile(r"(?<![\dA-Za-z])(?:(?:\+|00)\d{1,3}[\s.\-]*)?(?:\(\s*\d{1,4}\s*\)[\s.\-]*)?\d(?:[\s.\-]*\d){6,}"
+                    r"(?![\dA-Za-z])")
+_DATE = r"\d{4}\s*[-./年]\s*\d{1,2}(?:\s*[-./月]\s*\d{1,2}\s*日?)?|\d{1,2}\s*[-./]\s*\d{1,2}\s*[-./]\s*\d{4}|\d{4}\s*年?"
+_BIRTH_DATE = re.compile(r"(?i)(?:\bd\.?\s?o\.?\s?b\.?|\bdate\s+of\s+birth|\bbirth\s*date|\bborn(?:\s+on)?|\bbirthday"
+                         r"|出生日期|出生于|出生|生日|生于)\s*[:：=]?\s*(?:" + _DATE + ")")
+_DATE_ONLY = re.compile(r"^(?:\d{4}[\s.\-/]\d{1,2}[\s.\-/]\d{1,2}|\d{1,2}[\s.\-/]\d{1,2}[\s.\-/]\d{4})$")
+
+
+def _normalised(text: str) -> tuple[str, list[int]]:
+    """NFKC form of `text` character by character, and for each normalised character its original index."""
+    out: list[str] = []
+    where: list[int] = []
+    for i, ch in enumerate(text):
+        n = unicodedata.normalize("NFKC", ch)
+        out.append(n)
+        where.extend([i] * len(n))
+    return "".join(out), where
+
+
+class Scrubber:
+    """Removes identifiers from free text: all subjects' MRNs, initials and names, and identifier patterns."""
+
+    def __init__(self, identifiers: Iterable[str] = ()) -> None:
+        idents = {unicodedata.normalize("NFKC", i).strip() for i in identifiers if isinstance(i, str)}
+        idents = sorted((i for i in idents if len(i) >= 2), key=lambda i: (-len(i), i))
+        parts = []
+        for ident in idents:
+            if ident.isascii() and ident.isalpha() and len(ident) <= 4:
+                # Initials: a whole upper-case word only, or "ALLERGY" would lose its "LL".
+                parts.append(rf"(?<![A-Za-z]){re.escape(ident.upper())}(?![A-Za-z])")
+            elif ident.isascii():
+                # An MRN or a Latin name: not as part of a longer number or word.
+                parts.append(rf"(?i:(?<![0-9A-Za-z]){re.escape(ident)}(?![0-9A-Za-z]))")
+            else:
+                parts.append(re.escape(ident))  # a Chinese name: no word boundaries in Chinese
+        self._identifiers = re.compile("|".join(parts)) if parts else None
+        self.size = len(idents)
+
+    def scrub(self, text: str) -> tuple[str, Counter[str]]:
+        """`text` with every identifier replaced by [REDACTED]; and how many of each kind were removed."""
+        kinds: Counter[str] = Counter()
+        if not isinstance(text, str) or not text:
+            return text, kinds
+        norm, where = _normalised(text)
+        spans: list[tuple[int, int, str]] = []
+        patterns = [(self._identifiers, IDENTIFIER), (_EMAIL, EMAIL), (_BIRTH_DATE, BIRTH_DATE),
+                    (_NATIONAL_ID, NATIONAL_ID), (_PHONE, PHONE)]
+        for pattern, kind in patterns:
+            if pattern is None:
+                continue
+            for m in pattern.finditer(norm):
+                if kind == PHONE and _DATE_ONLY.match(m.group()):
+                    continue  # a plain date such as 2018.01.05 is no phone number
+                if any(m.start() < e and s < m.end() for s, e, _ in spans):
+                    continue  # already inside an earlier, more specific match
+                spans.append((m.start(), m.end(), kind))
+        if not spans:
+            return text, kinds
+        out, last = [], 0
+        for s, e, kind in sorted(spans):
+            start, end = where[s], where[e - 1] + 1
+            out.append(text[last:start])
+            out.append(REDACTED)
+            last = end
+            kinds[kind] += 1
+        out.append(text[last:])
+        return "".join(out), kinds
+
+
+def describe(kinds: Counter[str]) -> str:
+    """What a scrub removed, in words, without the values: '1 phone number, 2 identifier(s)'."""
+    return ", ".join(f"{n} {k}{'(s)' if n > 1 else ''}" for k, n in sorted(kinds.items()))
+
+
+def drop_identifiers(study, staged: Path) -> set[str]:
+    """Every identifier of the drop: each subject's identifier items (MRN, initials) and the LIS's MRNs and names."""
+    from transforms.ingest.lab import names_path, raw_path
+
+    found: set[str] = set()
+    items_path = staged / "edc_items.parquet"
+    if items_path.exists():
+        items = pd.read_parquet(items_path, columns=["ITEMOID", "VALUE"])
+        found |= set(items.loc[items["ITEMOID"].isin(study.identifiers.items), "VALUE"].dropna().astype(str))
+    for site in study.sites:
+        staged_labs = staged / f"lab_{site}.parquet"
+        p = names_path(staged_labs)
+        if p.exists():
+            names = pd.read_parquet(p)
+            found |= set(names["MRN"].dropna().astype(str)) | set(names["NAME"].dropna().astype(str))
+        r = raw_path(staged_labs)
+        if r.exists():
+            found |= set(pd.read_parquet(r, columns=["MRN"])["MRN"].dropna().astype(str))
+    return {f.strip() for f in found if f and f.strip()}
+
+
+def drop_scrubber(study, staged: Path) -> Scrubber:
+    """The scrubber that knows every identifier of the staged drop."""
+    return Scrubber(drop_identifiers(study, staged))
+
+
+def scrub_column(values: pd.Series, scrubber: Scrubber) -> tuple[pd.Series, dict[object, Counter[str]]]:
+    """A text column scrubbed; and, per index of a changed value, what was removed."""
+    out = values.copy()
+    changed: dict[object, Counter[str]] = {}
+    for i, v in values.items():
+        if isinstance(v, str) and v:
+            text, kinds = scrubber.scrub(v)
+            if kinds:
+                out[i] = text
+                changed[i] = kinds
+    return out, changed
+
+
+def scrub_findings(findings, scrubber: Scrubber):
+    """Findings whose VALUE and MESSAGE pass the scrubber (the last guard before reports and queries)."""
+    from dataclasses import replace
+
+    from transforms.quality.findings import Findings
+
+    out = Findings()
+    for f in findings.items:
+        value, kinds = scrubber.scrub(f.value)
+        message, more = scrubber.scrub(f.message)
+        out.add(replace(f, value=value, message=message) if kinds or more else f)
+    return out
