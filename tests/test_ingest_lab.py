@@ -4,6 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+
+from transforms.privacy.pseudonym import pseudonymise_specimens
 import pytest
 
 from transforms.ingest.lab import LabFileError, ingest_site_labs, names_path, raw_path, read_lab_file
@@ -127,9 +129,12 @@ def test_unusable_rows_are_staged_raw_but_not_as_results(study, tmp_path):
     assert all(x.source == f.name and "M1" not in str(x) for x in findings.items)
     # no row leaves without a finding: the raw layer reports each unusable row to the site
     raw_findings = validate_raw_lab(raw, study, "SITE02", {"M1": "02-001"})
+    spec = pseudonymise_specimens(pd.Series(["A2"]), study.study_id).iloc[0]  # specimen numbers only pseudonymised
+    assert spec != "A2"
     assert sorted((x.rule, x.record, x.subjid) for x in raw_findings) == [
-        ("RAW-LIS-DATETIME", "line 3, specimen A2", "02-001"), ("RAW-LIS-DATETIME", "line 5, specimen A2", "02-001"),
-        ("RAW-LIS-UNKNOWN-TEST", "line 2, specimen A2", "02-001")]
+        ("RAW-LIS-DATETIME", f"line 3, specimen {spec}", "02-001"),
+        ("RAW-LIS-DATETIME", f"line 5, specimen {spec}", "02-001"),
+        ("RAW-LIS-UNKNOWN-TEST", f"line 2, specimen {spec}", "02-001")]
 
 
 def test_unreadable_files_are_blocking(study, tmp_path):

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
+
+from transforms.privacy.pseudonym import pseudonymise_specimens
 import pyarrow.parquet as pq
 import pytest
 
@@ -157,6 +159,11 @@ def test_eligibility_answer_in_suppdm_and_iedy_kept(release):
     assert ie["IEDTC"].tolist() == ["2018-03-12", "2018-03-12"]
     assert "IEDY" in ie.columns and ie["IEDY"].isna().all()
 # --- the laboratory edge cases of lis-export.md, on a copy of the example drop ------------------------
+def _spec(number: str) -> str:
+    """A specimen number as the outputs show it: only its keyed pseudonym (issue 9)."""
+    return pseudonymise_specimens(pd.Series([number]), "NCT03668171").iloc[0]
+
+
 S1_HEAD = "病历号,姓名,标本号,采样时间,检验项目,结果,单位,参考范围,异常标志,报告时间"
 S2_HEAD = "PatientID,AccessionNo,CollectedAt,TestCode,TestName,Result,Units,RefLow,RefHigh,Flag,Status,ResultedAt"
 # Subject 01-001 (MRN 0010000001): first infusion started 2018-01-08T09:30.
@@ -193,8 +200,9 @@ def test_lab_edge_cases_in_lb(lab_edges):
     s1 = lb[lb["USUBJID"] == "NCT03668171-01-001"].set_index(["LBTESTCD", "LBDTC"])
     # the re-used specimen number: both draws are records; the post-infusion one is not baseline
     bili = s1.loc["BILI"]
-    assert bili["LBREFID"].to_dict() == {"2018-01-05T07:30": "S20180105-001", "2018-01-08T11:00": "S20180105-001",
-                                         "2018-01-15T07:30": "S20180115-001"}
+    assert bili["LBREFID"].to_dict() == {"2018-01-05T07:30": _spec("S20180105-001"),
+                                         "2018-01-08T11:00": _spec("S20180105-001"),
+                                         "2018-01-15T07:30": _spec("S20180115-001")}
     assert bili["LBLOBXFL"].fillna("").to_dict() == {"2018-01-05T07:30": "Y", "2018-01-08T11:00": "",
                                                      "2018-01-15T07:30": ""}
     # SDTMIG 3.4 LB: a comment is no result: NOT DONE (CT ND), the reason in LBREASND, never baseline
@@ -225,11 +233,11 @@ def test_lab_edge_cases_leave_queries_and_findings(lab_edges):
     f = pd.read_csv(release / "reports" / "findings.csv", dtype=str, keep_default_na=False)
     reused = q[q["RULE"] == "LIS-SPECIMEN-REUSED"]
     assert reused[["SITE", "SUBJID", "SOURCE", "SEVERITY"]].values.tolist() == [
-        ["SITE01", "01-001", "LIS_SITE01_20180108.csv: line 2, specimen S20180105-001", "error"]]
+        ["SITE01", "01-001", f"LIS_SITE01_20180108.csv: line 2, specimen {_spec('S20180105-001')}", "error"]]
     info = f[f["SEVERITY"] == "info"]
     assert sorted(info[["RULE", "SOURCE", "RECORD"]].values.tolist()) == [
-        ["LIS-PENDING", "labs_2018-03-13.csv", "line 3, specimen A180312001"],
-        ["LIS-SUPERSEDED", "labs_2018-03-12.csv", "line 3, specimen A180312001"]]
+        ["LIS-PENDING", "labs_2018-03-13.csv", f"line 3, specimen {_spec('A180312001')}"],
+        ["LIS-SUPERSEDED", "labs_2018-03-12.csv", f"line 3, specimen {_spec('A180312001')}"]]
     assert not set(q["RULE"]) & {"LIS-PENDING", "LIS-SUPERSEDED"}  # routine: no query to the site
     # nothing lost: every LIS data row is an LB record (lineage) or has a finding naming its line
     lin = pd.read_parquet(release / "lineage" / "lb.parquet")

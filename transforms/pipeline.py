@@ -17,6 +17,7 @@ import transforms
 from transforms.config import StudyConfig
 from transforms.ingest.edc import SnapshotError, ingest_snapshot
 from transforms.ingest.lab import LabFileError, ingest_site_labs
+from transforms.privacy.pseudonym import pseudonym_key, pseudonymise
 from transforms.ingest.randomization import RandomizationFileError, ingest_randomization
 from transforms.land.landing import LandedFile, Landing, land_exports, quarantine
 from transforms.odm.metadata import load_metadata
@@ -127,8 +128,10 @@ def step_ingest_lab(ws: Workspace, study: StudyConfig, site: str) -> dict:
     files = landing.of("lab", site)
     cfg = study.sites[site].lab
     try:
+        key = pseudonym_key(study.study_id)
         stats, findings = ingest_site_labs([landing.path_of(f) for f in files], site, cfg,
-                                           set(study.lab_tests(site)), ws.staged / f"lab_{site}.parquet")
+                                           set(study.lab_tests(site)), ws.staged / f"lab_{site}.parquet",
+                                           shown=lambda spec: pseudonymise(spec, key))
     except LabFileError as exc:
         bad = next(f for f in files if str(exc).startswith(f.name))
         raise _block(ws, bad, landing, str(exc)) from exc

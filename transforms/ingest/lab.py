@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 import io
 from datetime import datetime
 from pathlib import Path
@@ -85,13 +86,14 @@ def read_lab_file(path: Path, site: str, cfg: LabSourceConfig, findings: Finding
 VERSION_KEY = ["SPECID", "TEST", "COLLDTC"]
 
 
-def resolve_lab_versions(df: pd.DataFrame, cfg: LabSourceConfig,
-                         findings: Findings | None = None) -> tuple[pd.DataFrame, dict[str, int]]:
+def resolve_lab_versions(df: pd.DataFrame, cfg: LabSourceConfig, findings: Findings | None = None,
+                         shown: Callable[[str], str] = str) -> tuple[pd.DataFrame, dict[str, int]]:
     """Current row per draw (specimen, test, collection time): the latest report wins.
 
     A cancellation is current when it is the latest report: it stays, to become a record with no result.
     A row with an empty result is pending; it never replaces a result and is not itself a result.
-    Every row that is not current leaves an informational finding naming the row that replaced it.
+    Every row that is not current leaves an informational finding naming the row that replaced it;
+    `shown` is how a specimen number may appear in a finding (its pseudonym: it can be built from an MRN).
     """
     findings = Findings() if findings is None else findings
     cancelled = set(cfg.status.cancelled) if cfg.status else set()
@@ -107,13 +109,13 @@ def resolve_lab_versions(df: pd.DataFrame, cfg: LabSourceConfig,
     for i, r in ordered.drop(index=current.index).iterrows():
         won = winner.get((r["SPECID"], r["TEST"], r["COLLDTC"]))
         stats["pending_only"] += won is None
-        findings.add(_superseded_finding(r, won, bool(pending.loc[i])))
+        findings.add(_superseded_finding(r, won, bool(pending.loc[i]), shown(r["SPECID"])))
     return current.sort_values(["SRCFILE", "SRCLINE"]).reset_index(drop=True), stats
 
 
-def _superseded_finding(row: pd.Series, won: tuple[str, int, bool] | None, pending: bool) -> Finding:
+def _superseded_finding(row: pd.Series, won: tuple[str, int, bool] | None, pending: bool, spec: str) -> Finding:
     """Why a LIS row is not a record of its own: replaced by a later report, or still pending."""
-    what = f"{row['TEST']} of specimen {row['SPECID']} collected {row['COLLDTC']}"
+    what = f"{row['TEST']} of specimen {spec} collected {row['COLLDTC']}"
     if won is None:
         rule, message = "LIS-PENDING", f"{what}: no result reported yet (pending)"
     elif pending:
@@ -121,13 +123,13 @@ def _superseded_finding(row: pd.Series, won: tuple[str, int, bool] | None, pendi
     else:
         by = "withdrawn by the cancellation" if won[2] else "superseded by the later report"
         rule, message = "LIS-SUPERSEDED", f"{what}: {by} in {won[0]} line {won[1]}"
-    return Finding(INFO, rule, row["SRCFILE"], f"line {int(row['SRCLINE'])}, specimen {row['SPECID']}", "result",
-                   message, site=row["SITEID"], domain="LB", key=f"{row['SRCFILE']} specimen {row['SPECID']} "
+    return Finding(INFO, rule, row["SRCFILE"], f"line {int(row['SRCLINE'])}, specimen {spec}", "result",
+                   message, site=row["SITEID"], domain="LB", key=f"{row['SRCFILE']} specimen {spec} "
                    f"{row['TEST']} {row['COLLDTC']} {row['REPORTDTC']}")
 
 
 def ingest_site_labs(files: list[Path], site: str, cfg: LabSourceConfig, known_tests: set[str],
-                     out: Path) -> tuple[dict[str, int], Findings]:
+                     out: Path, shown: Callable[[str], str] = str) -> tuple[dict[str, int], Findings]:
     """Read all of a site's LIS files in name order and write the current results to `out`."""
     findings = Findings()
     names: set[tuple[str, str]] = set()
@@ -141,7 +143,7 @@ def ingest_site_labs(files: list[Path], site: str, cfg: LabSourceConfig, known_t
     usable = raw["COLLDTC"].notna() & raw["REPORTDTC"].notna() & raw["TEST"].isin(known_tests)
     df = raw.loc[usable, STAGED].reset_index(drop=True)
     stats_unusable = int((~usable).sum())
-    current, stats = resolve_lab_versions(df, cfg, findings)
+    current, stats = resolve_lab_versions(df, cfg, findings, shown)
     stats["unusable"] = stats_unusable
     tmp = out.with_suffix(".partial")
     current.to_parquet(tmp, index=False)
