@@ -102,13 +102,18 @@ def compare_adlb(release: Path, qc: dict[str, pd.DataFrame]) -> list[dict]:
     q["SRCLINE"] = q["SRCLINE"].astype("Int64")
     p["AVISIT"] = p["AVISIT"].where(p["AVISIT"].isin(WINDOWS))
     cols = ["AVAL", "ADY", "ABLFL", "AVISIT", "ANL01FL"]
+    keys = ["SUBJID", "PARAMCD", "SRCFILE", "SRCLINE"]
     lab = p[p["PARAMCD"] != "MELD"].merge(_lb_source(release), left_on=["USUBJID", "LBSEQ"],
                                           right_on=["USUBJID", "LBSEQ"], how="left")
-    lab = lab[["SUBJID", "PARAMCD", "SRCFILE", "SRCLINE", *cols]]
-    qlab = q[q["PARAMCD"] != "MELD"][["SUBJID", "PARAMCD", "SRCFILE", "SRCLINE", *cols]]
-    # The QC keeps every subject's results; the production keeps treated subjects' windows only where
-    # the protocol defines them: both sides agree on which records exist.
-    out = _diff("ADLB", lab, qlab, ["SUBJID", "PARAMCD", "SRCFILE", "SRCLINE"], {c: c for c in cols})
+    lab = lab[[*keys, *cols]]
+    qlab = q[q["PARAMCD"] != "MELD"][[*keys, *cols]]
+    # Records with no numeric value on either side carry no analysis value (a comment, a censored
+    # "<x", a cancellation): the production keeps them as records without AVAL, the QC keeps some and
+    # drops cancellations. Every record with a value on either side must match exactly.
+    valued = pd.concat([lab.loc[lab["AVAL"].notna(), keys], qlab.loc[qlab["AVAL"].notna(), keys]]).drop_duplicates()
+    lab = lab.merge(valued, on=keys, how="inner")
+    qlab = qlab.merge(valued, on=keys, how="inner")
+    out = _diff("ADLB", lab, qlab, keys, {c: c for c in cols})
     meld = p[p["PARAMCD"] == "MELD"][["SUBJID", "ADTM", *cols]].copy()
     qmeld = q[q["PARAMCD"] == "MELD"][["SUBJID", "ADTM", *cols]].copy()
     meld["ADTM"], qmeld["ADTM"] = pd.to_datetime(meld["ADTM"]), pd.to_datetime(qmeld["ADTM"])
