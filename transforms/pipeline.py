@@ -153,6 +153,12 @@ def _block(ws: Workspace, landed: LandedFile, landing: Landing, reason: str) -> 
     return BlockingInputError(landed, reason)
 
 
+def _reject(ws: Workspace, landing: Landing, path: str, reason: str) -> BlockingInputError:
+    # A problem of the drop rather than of one file: only the reason goes to quarantine.
+    quarantine_entry(Path(landing.exports), path, reason, ws.out / "quarantine", copy=False)
+    return BlockingInputError(None, reason, path)
+
+
 def _checked_path(ws: Workspace, landing: Landing, f: LandedFile) -> Path:
     try:
         return landing.path_of(f)
@@ -165,8 +171,8 @@ def step_ingest_edc(ws: Workspace, study: StudyConfig) -> dict:
     landing = Landing.read(ws.landing)
     snap = landing.newest_snapshot()
     if snap is None:
-        raise BlockingInputError(None, f"no EDC snapshot named as the contract says ({study.edc.snapshot_glob})",
-                                 str(PurePosixPath(study.edc.snapshot_glob).parent))
+        raise _reject(ws, landing, str(PurePosixPath(study.edc.snapshot_glob).parent),
+                      f"no EDC snapshot named as the contract says ({study.edc.snapshot_glob})")
     meta = load_metadata(study.metadata_path)
     try:
         result = ingest_snapshot(_checked_path(ws, landing, snap), meta, ws.staged / "edc_items.parquet")
@@ -206,7 +212,7 @@ def step_ingest_lab(ws: Workspace, study: StudyConfig, site: str) -> dict:
         named = str(exc) if isinstance(exc, LabFileError) else (getattr(exc, "filename", None) or "")
         bad = next((f for f in files if str(named).startswith(f.name) or str(named).endswith(f.path)), None)
         if bad is None:
-            raise BlockingInputError(None, message, f"lab/{site}") from exc
+            raise _reject(ws, landing, f"lab/{site}", message) from exc
         raise _block(ws, bad, landing, message) from exc
     findings.write(ws.findings / f"lab_{site}.parquet")
     return stats
