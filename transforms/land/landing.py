@@ -265,8 +265,7 @@ def _judge_snapshots(found: list[LandedFile], study: StudyConfig, now: datetime,
     out: list[LandedFile] = []
     for f in found:
         if f.source == "edc" and snapshot_time(f.stamp, study.timezone) > now + CLOCK_SKEW:
-            reason = (f"the time stamp in its name is after this run's clock ({now.astimezone(UTC):%Y-%m-%dT%H:%M}Z): "
-                      "not used as the newest snapshot")
+            reason = "the time stamp in its name is after this run's clock: not used as the newest snapshot"
             findings.append(_drop_finding("EDC-SNAPSHOT-FUTURE", f.path, reason, ERROR))
             f = LandedFile(**(asdict(f) | {"excluded": reason}))
         out.append(f)
