@@ -17,13 +17,21 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def is_formula_like(text: str) -> bool:
+    """True for text a spreadsheet would run as a formula (a plain signed number such as -3.5 is not)."""
+    return text.startswith(FORMULA_START) and not _NUMBER.fullmatch(text)
+
+
 def defuse_formula(text: str) -> str:
     """A cell text a spreadsheet shows as text: a leading single quote before = + - @ tab CR."""
-    return "'" + text if text.startswith(FORMULA_START) else text
+    return "'" + text if is_formula_like(text) else text
 
 
 def _undo_defuse(text: str) -> str:
-    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_START) else text
+    return text[1:] if text.startswith("'") and is_formula_like(text[1:]) else text
 
 
 def xml_safe(text: str) -> str:
@@ -79,6 +87,7 @@ def write_queries(queries: pd.DataFrame, folder: Path) -> None:
         for row in sheet.iter_rows(min_row=2):
             for cell in row:
                 if isinstance(cell.value, str) and cell.value.startswith(FORMULA_START):
+                    # (numbers too: a string cell never computes, and -3 stays the text it was)
                     # openpyxl reads a leading "=" as a formula; a string cell with Excel's quote prefix
                     # stays text even when someone edits it.
                     cell.data_type = "s"
