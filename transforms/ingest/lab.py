@@ -35,14 +35,14 @@ def read_lab_file(path: Path, site: str, cfg: LabSourceConfig, findings: Finding
     """Parse one LIS file into raw rows; an unreadable file raises LabFileError, a malformed record is a finding."""
     names = set() if names is None else names
     raw = path.read_bytes()
-    if b"\x00" in raw and not cfg.encoding.lower().startswith("utf-16"):
-        # A text export never holds NUL: a damaged file (e.g. zero-filled after a crash while written).
-        line = raw[: raw.index(b"\x00")].count(b"\n") + 1
-        raise LabFileError(f"{path.name}: line {line} holds a NUL byte (a damaged or binary file)")
     try:
         text = raw.decode(cfg.encoding)
     except UnicodeDecodeError as exc:
         raise LabFileError(f"{path.name}: not readable as {cfg.encoding} (byte {exc.start})") from exc
+    if "\x00" in text:
+        # A text export never holds NUL: a damaged file (e.g. zero-filled after a crash while written).
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise LabFileError(f"{path.name}: line {line} holds a NUL character (a damaged or binary file)")
     if cfg.encoding.lower().replace("-", "") in ("utf8", "utf8sig"):
         text = text.removeprefix("\ufeff")
     reader = csv.reader(io.StringIO(text, newline=""))
