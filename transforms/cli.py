@@ -1,7 +1,10 @@
 """The `cdiscflow` command: run the pipeline on a drop, or synthesize a drop."""
 from __future__ import annotations
 
+import errno
 import json
+import signal
+import threading
 from pathlib import Path
 
 import typer
@@ -16,6 +19,40 @@ app = typer.Typer(help="cdiscflow: nightly site exports -> CDISC SDTM in Parquet
 console = Console(stderr=False)
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived: unwinds like Ctrl-C so every finally (staging cleanup, the lock) runs."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated(signum)
+
+
+def say(text: str, style: str = "") -> None:
+    """Print untrusted text (file names, messages): no Rich markup, no control characters, never wrapped."""
+    from rich.markup import escape
+
+    from transforms.land.landing import printable
+
+    line = escape(printable(text))
+    console.print(f"[{style}]{line}[/]" if style else line, soft_wrap=True)
+
+
+def _stop(message: str, detail: str, code: int = 2) -> typer.Exit:
+    say(message, "bold red")
+    say(detail)
+    return typer.Exit(code=code)
+
+
+def _os_error_message(exc: OSError, out: Path) -> tuple[str, str]:
+    where = f" ({exc.filename})" if exc.filename else ""
+    unchanged = f"nothing was published and the run's partial files were removed; {out / 'current'} is unchanged."
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"No space left on the device while writing{where}.", f"Free some space and run again: {unchanged}"
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return f"Cannot write to the output folder {out}{where}: {exc.strerror}.", unchanged
+    return f"File system error{where}: {exc.strerror or exc}.", unchanged
+
+
 @app.command()
 def run(
     exports: Path = typer.Option(..., exists=True, file_okay=False, help="Folder of the drop (edc/, lab/, randomization/)."),
@@ -24,11 +61,37 @@ def run(
     core: bool | None = typer.Option(None, "--core/--no-core",
                                      help="Run the CDISC CORE rules on the release (default: when `make core-setup` was run)."),
 ) -> None:
-    """Land, ingest, build SDTM and ADaM, validate and publish a new release; OUT/current switches only on success."""
+    """Land, ingest, build SDTM and ADaM, validate and publish a new release; OUT/current switches only on success.
+
+    Exit code 0: a release was published. Exit code 2: nothing was published and OUT/current is
+    unchanged: a rejected input (copied to OUT/quarantine with its reason), another run holding
+    OUT, a full disk or an output folder that cannot be written, or the run was stopped (SIGTERM).
+    """
     from transforms.pipeline import BlockingInputError, run_pipeline, step_names
+    from transforms.publish.release import OutputBusyError
 
     cfg = load_study(study)
     names = step_names(cfg)
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main else None
+    try:
+        result = _run_with_progress(exports, out, cfg, names, core, run_pipeline)
+    except BlockingInputError as exc:
+        raise _stop(f"Rejected input: {exc}", f"A copy (or, for an entry that cannot be copied, the reason) is in "
+                    f"{out / 'quarantine'}; the last release ({out / 'current'}) is unchanged.") from exc
+    except OutputBusyError as exc:
+        raise _stop("Output folder busy.", str(exc)) from exc
+    except Terminated as exc:
+        raise _stop("Stopped (SIGTERM).", f"Nothing was published; {out / 'current'} is unchanged.") from exc
+    except OSError as exc:
+        raise _stop(*_os_error_message(exc, out)) from exc
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
+    _print_summary(result, out)
+
+
+def _run_with_progress(exports, out, cfg, names, core, run_pipeline):
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=console, transient=False) as progress:
         task = progress.add_task("starting", total=len(names))
@@ -36,18 +99,19 @@ def run(
         def advance(step: str) -> None:
             progress.update(task, description=step, completed=names.index(step) if step in names else 0)
 
-        try:
-            if core is None:
-                from transforms.quality.core import core_python
+        if core is None:
+            from transforms.quality.core import core_python
 
-                core = core_python() is not None
-            result = run_pipeline(exports, out, cfg, progress=advance, core=core)
-        except BlockingInputError as exc:
-            progress.stop()
-            console.print(f"[bold red]Rejected input:[/] {exc}")
-            console.print(f"A copy is in {out / 'quarantine'}; the last release ({out / 'current'}) is unchanged.")
-            raise typer.Exit(code=2) from exc
+            core = core_python() is not None
+        result = run_pipeline(exports, out, cfg, progress=advance, core=core)
         progress.update(task, description="done", completed=len(names))
+    return result
+
+
+DROP_RULES = ("DROP-", "EDC-SNAPSHOT-")
+
+
+def _print_summary(result, out: Path) -> None:
     table = Table(title=f"SDTM release ({'blinded' if result.blinded else 'UNBLINDED'})")
     table.add_column("dataset")
     table.add_column("rows", justify="right")
@@ -59,12 +123,17 @@ def run(
     q = manifest.get("queries", {})
     console.print(f"Findings: {sev['blocking']} blocking, {sev['error'] + sev['warning']} non-blocking "
                   f"({sev['error']} errors, {sev['warning']} warnings)")
+    drop = [f for f in result.findings.items if f.rule.startswith(DROP_RULES)]
+    if drop:
+        say(f"Drop:     {len(drop)} entries not read, not used or suspicious (also in findings.csv):", "bold yellow")
+        for f in drop:
+            say(f"          {f.rule} {f.source}: {f.message}")
     console.print(f"Queries:  {q.get('new', 0)} new, {q.get('open', 0)} still open, {q.get('resolved', 0)} resolved "
                   "since the previous release")
-    console.print(f"Reports:  {result.release / 'reports' / 'queries.csv'}  (and queries.xlsx)")
-    console.print(f"          {result.release / 'reports' / 'quality.html'}")
-    console.print(f"Release:  {result.release}")
-    console.print(f"Current:  {(out / 'current').resolve()}  ->  {out / 'current'}")
+    say(f"Reports:  {result.release / 'reports' / 'queries.csv'}  (and queries.xlsx)")
+    say(f"          {result.release / 'reports' / 'quality.html'}")
+    say(f"Release:  {result.release}")
+    say(f"Current:  {(out / 'current').resolve()}  ->  {out / 'current'}")
 
 
 @app.command()
@@ -105,8 +174,8 @@ def nightly(
         table.add_row(step.name, step.state, f"{step.seconds:.1f}")
     console.print(table)
     if result.state == "failed":
-        console.print(f"[bold red]Failed:[/] {', '.join(result.failed)} (the log above says why); "
-                      f"{out / 'current'} still points to {result.release.name if result.release else 'no release'}.")
+        say(f"Failed: {', '.join(result.failed)} (the log above says why); "
+            f"{out / 'current'} still points to {result.release.name if result.release else 'no release'}.", "bold red")
         raise typer.Exit(code=2)
     if result.release is None:
         console.print("Nothing has landed yet; nothing was published.")

@@ -34,6 +34,9 @@ class LabStatusConfig(_Model):
 
 class LabSourceConfig(_Model):
     glob: str
+    # The whole file name as the contract spells it; a file the glob finds but this does not match
+    # (`... - Copy.csv`) is reported, not read.
+    name_pattern: str | None = None
     encoding: str
     columns: dict[str, str]
     datetime_format: str

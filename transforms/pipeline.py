@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
@@ -19,11 +20,20 @@ from transforms.ingest.edc import SnapshotError, ingest_snapshot
 from transforms.ingest.lab import LabFileError, ingest_site_labs
 from transforms.privacy.pseudonym import pseudonym_key, pseudonymise
 from transforms.ingest.randomization import RandomizationFileError, ingest_randomization
-from transforms.land.landing import LandedFile, Landing, land_exports, quarantine
+from transforms.land.landing import (
+    STAMP_FORMAT,
+    DropError,
+    LandedFile,
+    Landing,
+    printable,
+    quarantine,
+    quarantine_entry,
+    scan_drop,
+)
 from transforms.odm.metadata import load_metadata
 from transforms.odm.safe_xml import UnsafeXMLError
 from transforms.publish.parquet import sdtm_table, write_frame, write_table
-from transforms.publish.release import finish_release, new_release_dir
+from transforms.publish.release import finish_release, new_release_dir, out_lock, sweep_stale_runs
 from transforms.quality.findings import BLOCKING, ERROR, INFO, WARNING, Finding, Findings
 from transforms.sdtm.build import BuiltDomain, build_domain, load_context, prepare, sdtm_domains
 from transforms.sdtm.context import BuildContext
@@ -33,10 +43,14 @@ from transforms.sdtm.spec import load_spec
 class BlockingInputError(RuntimeError):
     """An input file that cannot be read: the run stops and OUT/current stays as it was."""
 
-    def __init__(self, landed: LandedFile, reason: str) -> None:
-        reason = reason.removeprefix(f"{landed.name}: ")  # the readers' messages start with the name
-        super().__init__(f"{landed.path}: {reason}")
+    def __init__(self, landed: LandedFile | None, reason: str, path: str = "") -> None:
+        path = landed.path if landed is not None else path
+        name = printable(PurePosixPath(path).name)
+        for prefix in (f"{name}: ", f"{printable(path)}: "):
+            reason = reason.removeprefix(prefix)  # the readers' messages start with the name
+        super().__init__(f"{printable(path)}: {reason}" if path else reason)
         self.landed = landed
+        self.path = path
         self.reason = reason
 
 
@@ -94,11 +108,43 @@ def code_version() -> str:
         return version
 
 
-def step_land(exports: Path, ws: Workspace, study: StudyConfig) -> Landing:
-    """Find and fingerprint the drop's files; record the landing manifest."""
-    landing = land_exports(exports, study)
+def step_land(exports: Path, ws: Workspace, study: StudyConfig, now: datetime | None = None) -> Landing:
+    """Find and fingerprint the drop's files; record the landing manifest and the drop's findings."""
+    try:
+        landing, findings = scan_drop(exports, study, now)
+    except DropError as exc:
+        quarantine_entry(exports.resolve(), exc.path, exc.reason, ws.out / "quarantine", copy=exc.copy)
+        raise BlockingInputError(None, exc.reason, exc.path) from exc
+    findings += previous_release_findings(landing, ws.out, study)
     landing.write(ws.landing)
+    Findings(findings).write(ws.findings / "land.parquet")
     return landing
+
+
+def previous_release_findings(landing: Landing, out: Path, study: StudyConfig) -> list[Finding]:
+    """What the drop says against the current release: a file re-delivered with other content, a data cut going back."""
+    from transforms.publish.release import current_release, read_manifest
+
+    cur = current_release(out)
+    try:
+        manifest = read_manifest(cur) if cur is not None else {}
+    except (OSError, ValueError):
+        manifest = {}
+    findings: list[Finding] = []
+    before = {i.get("path"): i.get("sha256") for i in manifest.get("inputs", []) if isinstance(i, dict)}
+    for f in landing.files:
+        if f.path in before and before[f.path] != f.sha256:
+            findings.append(Finding(ERROR, "DROP-REDELIVERED", printable(f.path), "", "",
+                                    f"re-delivered under the same name with other content than in release {cur.name} "
+                                    "(landed files must never change): the new content is used",
+                                    key=f"drop {printable(f.path)}"))
+    previous_cut = manifest.get("data_cut") or ""
+    snap = landing.newest_snapshot()
+    if snap is not None and previous_cut and data_cut(landing) < previous_cut:
+        findings.append(Finding(WARNING, "EDC-SNAPSHOT-OLDER", snap.name, "", "",
+                                f"the newest snapshot is dated {data_cut(landing)}, before the data cut {previous_cut} "
+                                f"of release {cur.name}: the data cut goes back", key=f"drop {snap.path}"))
+    return findings
 
 
 def _block(ws: Workspace, landed: LandedFile, landing: Landing, reason: str) -> BlockingInputError:
@@ -108,18 +154,49 @@ def _block(ws: Workspace, landed: LandedFile, landing: Landing, reason: str) -> 
     return BlockingInputError(landed, reason)
 
 
+def _reject(ws: Workspace, landing: Landing, path: str, reason: str) -> BlockingInputError:
+    # A problem of the drop rather than of one file: only the reason goes to quarantine.
+    quarantine_entry(Path(landing.exports), path, reason, ws.out / "quarantine", copy=False)
+    return BlockingInputError(None, reason, path)
+
+
+def _checked_path(ws: Workspace, landing: Landing, f: LandedFile) -> Path:
+    try:
+        return landing.path_of(f)
+    except DropError as exc:
+        raise _block(ws, f, landing, exc.reason) from exc
+
+
 def step_ingest_edc(ws: Workspace, study: StudyConfig) -> dict:
     """Stream the newest EDC snapshot into staged/edc_items.parquet."""
     landing = Landing.read(ws.landing)
     snap = landing.newest_snapshot()
     if snap is None:
-        raise FileNotFoundError(f"no EDC snapshot matching {study.edc.snapshot_glob} in {landing.exports}")
+        raise _reject(ws, landing, str(PurePosixPath(study.edc.snapshot_glob).parent),
+                      f"no EDC snapshot named as the contract says ({study.edc.snapshot_glob})")
     meta = load_metadata(study.metadata_path)
     try:
-        result = ingest_snapshot(landing.path_of(snap), meta, ws.staged / "edc_items.parquet")
+        result = ingest_snapshot(_checked_path(ws, landing, snap), meta, ws.staged / "edc_items.parquet")
     except (SnapshotError, UnsafeXMLError) as exc:
         raise _block(ws, snap, landing, str(exc)) from exc
+    except OSError as exc:
+        raise _block(ws, snap, landing, f"cannot be read ({exc.strerror or type(exc).__name__})") from exc
+    Findings(snapshot_time_findings(snap, result.created)).write(ws.findings / "edc_snapshot.parquet")
     return {"snapshot": snap.path, "items": result.items, "subjects": result.subjects, "removed": result.removed}
+
+
+def snapshot_time_findings(snap: LandedFile, created: str) -> list[Finding]:
+    """A finding when the snapshot's name and its CreationDateTime do not name the same moment."""
+    try:
+        stamp = datetime.fromisoformat(created).strftime(STAMP_FORMAT) if created else ""
+    except ValueError:
+        stamp = ""
+    if stamp == snap.stamp:
+        return []
+    said = f"CreationDateTime {created[:40]!r}" if created else "no CreationDateTime"
+    return [Finding(WARNING, "EDC-SNAPSHOT-CREATION", snap.name, "ODM", "CreationDateTime",
+                    f"the time stamp in the file name ({snap.stamp}) and the file's {said} differ: "
+                    "the snapshot is chosen by its name", key=f"drop {snap.path}")]
 
 
 def step_ingest_lab(ws: Workspace, study: StudyConfig, site: str) -> dict:
@@ -127,14 +204,19 @@ def step_ingest_lab(ws: Workspace, study: StudyConfig, site: str) -> dict:
     landing = Landing.read(ws.landing)
     files = landing.of("lab", site)
     cfg = study.sites[site].lab
+    paths = [_checked_path(ws, landing, f) for f in files]
     try:
         key = pseudonym_key(study.study_id)
-        stats, findings = ingest_site_labs([landing.path_of(f) for f in files], site, cfg,
-                                           set(study.lab_tests(site)), ws.staged / f"lab_{site}.parquet",
+        stats, findings = ingest_site_labs(paths, site, cfg, set(study.lab_tests(site)),
+                                           ws.staged / f"lab_{site}.parquet",
                                            shown=lambda spec: pseudonymise(spec, key))
-    except LabFileError as exc:
-        bad = next(f for f in files if str(exc).startswith(f.name))
-        raise _block(ws, bad, landing, str(exc)) from exc
+    except (LabFileError, OSError) as exc:
+        message = str(exc) if isinstance(exc, LabFileError) else f"cannot be read ({exc.strerror or type(exc).__name__})"
+        named = str(exc) if isinstance(exc, LabFileError) else (getattr(exc, "filename", None) or "")
+        bad = next((f for f in files if str(named).startswith(f.name) or str(named).endswith(f.path)), None)
+        if bad is None:
+            raise _reject(ws, landing, f"lab/{site}", message) from exc
+        raise _block(ws, bad, landing, message) from exc
     findings.write(ws.findings / f"lab_{site}.parquet")
     return stats
 
@@ -148,9 +230,12 @@ def step_ingest_randomization(ws: Workspace, study: StudyConfig) -> dict:
     if not files:
         return {"blinded": True}
     try:
-        n, findings = ingest_randomization(landing.path_of(files[0]), study, target)
+        n, findings = ingest_randomization(_checked_path(ws, landing, files[0]), study, target)
     except RandomizationFileError as exc:
         raise _block(ws, files[0], landing, str(exc)) from exc
+    except OSError as exc:
+        # An unreadable list must never quietly turn an unblinded study blinded again.
+        raise _block(ws, files[0], landing, f"cannot be read ({exc.strerror or type(exc).__name__})") from exc
     findings.write(ws.findings / "randomization.parquet")
     return {"blinded": False, "entries": n}
 
@@ -295,17 +380,39 @@ def step_publish(ws: Workspace, study: StudyConfig, counts: dict[str, int], step
                  now: datetime | None = None, core: bool = False) -> Path:
     """Assemble the release (datasets, lineage, reports, manifest) and switch OUT/current to it."""
     from transforms.publish.release import current_release
+
+    landing = Landing.read(ws.landing)
+    now = now or datetime.now(UTC)
+    fingerprint = input_fingerprint(landing)
+    release_id = unused_release_id(ws.out, f"{now.strftime('%Y%m%dT%H%M%SZ')}-{fingerprint[:8]}")
+    previous = current_release(ws.out)
+    tmp = new_release_dir(ws.out, release_id)
+    try:
+        _assemble_release(ws, study, counts, steps, now, core, landing, fingerprint, release_id, previous, tmp)
+    except BaseException:
+        # Disk full, killed, a bug: a half-written release must not stay (nor fill the disk again).
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return finish_release(ws.out, tmp, release_id)
+
+
+def unused_release_id(out: Path, base: str) -> str:
+    """The release id, with -2, -3 ... when a release of the same second and inputs exists already."""
+    release_id, n = base, 1
+    while (out / "releases" / release_id).exists() or (out / "releases" / f".{release_id}.partial").exists():
+        n += 1
+        release_id = f"{base}-{n}"
+    return release_id
+
+
+def _assemble_release(ws: Workspace, study: StudyConfig, counts: dict[str, int], steps: dict[str, dict],
+                      now: datetime, core: bool, landing: Landing, fingerprint: str, release_id: str,
+                      previous: Path | None, tmp: Path) -> None:
     from transforms.quality.edit_checks import load_edit_check_config
     from transforms.quality.queries import build_queries, read_previous_queries, write_queries
     from transforms.quality.report import write_quality_report
     from transforms.quality.sdtm_data import SdtmData
 
-    landing = Landing.read(ws.landing)
-    now = now or datetime.now(UTC)
-    fingerprint = input_fingerprint(landing)
-    release_id = f"{now.strftime('%Y%m%dT%H%M%SZ')}-{fingerprint[:8]}"
-    previous = current_release(ws.out)
-    tmp = new_release_dir(ws.out, release_id)
     shutil.copytree(ws.sdtm / "sdtm", tmp / "sdtm")
     from transforms.publish.xpt import XPT_ENCODING, write_release_xpt
 
@@ -320,7 +427,10 @@ def step_publish(ws: Workspace, study: StudyConfig, counts: dict[str, int], step
     reports = tmp / "reports"
     reports.mkdir()
     findings_df = findings.to_frame()
-    findings_df.to_csv(reports / "findings.csv", index=False, encoding="utf-8", lineterminator="\n")
+    from transforms.quality.queries import defuse_formula, xml_safe
+
+    findings_df.fillna("").astype(str).map(lambda v: defuse_formula(xml_safe(v))).to_csv(
+        reports / "findings.csv", index=False, encoding="utf-8", lineterminator="\n")
     core_result, core_error = None, None
     if core:
         from transforms.quality.core import run_core
@@ -370,12 +480,15 @@ def step_publish(ws: Workspace, study: StudyConfig, counts: dict[str, int], step
 
         write_topline(tmp / "adam", reports / "topline.html", blinded=manifest["blinded"])
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return finish_release(ws.out, tmp, release_id)
 
 
 def cleanup(ws: Workspace) -> None:
     """Remove the run's staging folder (it holds identifiers) once the release is published."""
     shutil.rmtree(ws.root, ignore_errors=True)
+
+
+# The CLI's run ids (see run_pipeline); the DAG's workspaces are named <study>__<run> and swept by the DAG.
+CLI_RUN_ID = re.compile(r"\d{8}T\d{12}Z")
 
 
 def step_names(study: StudyConfig) -> list[str]:
@@ -398,14 +511,29 @@ class RunResult:
 def run_pipeline(exports: Path, out: Path, study: StudyConfig,
                  progress: Callable[[str], None] = lambda _: None, now: datetime | None = None,
                  core: bool = False) -> RunResult:
-    """Land, ingest, build and publish; raises BlockingInputError and leaves OUT/current untouched."""
+    """Land, ingest, build and publish; raises BlockingInputError and leaves OUT/current untouched.
+
+    One run at a time per OUT (OutputBusyError otherwise); the run's staging folder is removed on
+    every way out, and what killed runs left behind (staging, partial releases) at the next start.
+    """
     now = now or datetime.now(UTC)
-    ws = Workspace(out.resolve(), now.strftime("%Y%m%dT%H%M%S%fZ"))
+    out = out.resolve()
+    with out_lock(out):
+        sweep_stale_runs(out, CLI_RUN_ID)
+        ws = Workspace(out, now.strftime("%Y%m%dT%H%M%S%fZ"))
+        try:
+            return _run_steps(exports, ws, study, progress, now, core)
+        finally:
+            cleanup(ws)
+
+
+def _run_steps(exports: Path, ws: Workspace, study: StudyConfig, progress: Callable[[str], None],
+               now: datetime, core: bool) -> RunResult:
     if ws.root.exists():
         shutil.rmtree(ws.root)
     steps: dict[str, dict] = {}
     progress("land")
-    landing = step_land(exports, ws, study)
+    landing = step_land(exports, ws, study, now)
     steps["land"] = {"files": len(landing.files)}
     progress("ingest EDC")
     steps["ingest_edc"] = step_ingest_edc(ws, study)
@@ -431,7 +559,6 @@ def run_pipeline(exports: Path, out: Path, study: StudyConfig,
     progress("publish")
     findings = collect_findings(ws)
     release = step_publish(ws, study, counts, steps, now, core=core)
-    cleanup(ws)
     return RunResult(release, counts, findings, steps["ingest_randomization"]["blinded"])
 
 

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 from lxml import etree
 
 from transforms.odm.metadata import NS, StudyMetadata
-from transforms.odm.safe_xml import UnsafeXMLError, iterparse_file
+from transforms.odm.safe_xml import iterparse_file
 from transforms.odm.values import value_problem
 
 _T = {name: f"{{{NS}}}{name}" for name in (
@@ -35,6 +35,7 @@ class EdcIngestResult:
     items: int
     subjects: int
     removed: int
+    created: str = ""  # the ODM root's CreationDateTime
 
 
 def edc_record(row: dict) -> str:
@@ -60,6 +61,7 @@ def ingest_snapshot(path: Path, meta: StudyMetadata, out: Path) -> EdcIngestResu
     n_items = n_removed = 0
     subjects: set[str] = set()
     seen_root = False
+    created = ""
     writer = pq.ParquetWriter(tmp, ITEM_SCHEMA, compression="zstd")
 
     def flush() -> None:
@@ -76,6 +78,7 @@ def ingest_snapshot(path: Path, meta: StudyMetadata, out: Path) -> EdcIngestResu
                 depth += 1
                 if tag == _T["ODM"]:
                     seen_root = True
+                    created = el.get("CreationDateTime") or ""
                     if el.get("FileType") != "Snapshot":
                         raise SnapshotError(f"{src}: FileType is {el.get('FileType')!r}, expected 'Snapshot'")
                     continue
@@ -123,18 +126,30 @@ def ingest_snapshot(path: Path, meta: StudyMetadata, out: Path) -> EdcIngestResu
                     del parent[0]
         if not seen_root:
             raise SnapshotError(f"{src}: not an ODM document")
+        if not subjects:
+            # A nightly snapshot holds the whole database: one without a subject is a broken export.
+            raise SnapshotError(f"{src}: holds no subject data (none, or every SubjectData is removed)")
         flush()
         writer.close()
     except etree.XMLSyntaxError as exc:
         writer.close()
         tmp.unlink(missing_ok=True)
-        raise SnapshotError(f"{src}: not well-formed XML at line {exc.lineno}: {exc.msg}") from exc
-    except (SnapshotError, UnsafeXMLError):
+        raise SnapshotError(f"{src}: not well-formed XML at {_xml_error(exc)}") from exc
+    except BaseException:
         writer.close()
         tmp.unlink(missing_ok=True)
         raise
     tmp.replace(out)
-    return EdcIngestResult(items=n_items, subjects=len(subjects), removed=n_removed)
+    return EdcIngestResult(items=n_items, subjects=len(subjects), removed=n_removed, created=created)
+
+
+def _xml_error(exc: etree.XMLSyntaxError) -> str:
+    # iterparse may report a generic "no element found (line 0)"; the error log holds the real first error
+    # (e.g. an undeclared entity), which must stop the file rather than leave an item empty.
+    first = next(iter(exc.error_log), None) if exc.error_log else None
+    if first is not None and first.line:
+        return f"line {first.line}: {first.message}"
+    return f"line {exc.lineno}: {exc.msg}"
 
 
 def _take_item(el, ctx, meta, src, columns) -> None:

@@ -40,18 +40,30 @@ def read_lab_file(path: Path, site: str, cfg: LabSourceConfig, findings: Finding
         text = raw.decode(cfg.encoding)
     except UnicodeDecodeError as exc:
         raise LabFileError(f"{path.name}: not readable as {cfg.encoding} (byte {exc.start})") from exc
+    if "\x00" in text:
+        # A text export never holds NUL: a damaged file (e.g. zero-filled after a crash while written).
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise LabFileError(f"{path.name}: line {line} holds a NUL character (a damaged or binary file)")
     if cfg.encoding.lower().replace("-", "") in ("utf8", "utf8sig"):
         text = text.removeprefix("\ufeff")
     reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, None)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise LabFileError(f"{path.name}: line 1 is not CSV the contract describes ({_csv_problem(exc)})") from exc
     expected = list(cfg.columns)
     if header is None:
         raise LabFileError(f"{path.name}: empty file (no header row)")
     if [h.strip() for h in header] != expected:
-        raise LabFileError(f"{path.name}: header {header!r} is not the contract's {expected!r}")
+        raise LabFileError(f"{path.name}: {header_problem(header, expected)}")
     fields = [cfg.columns[h] for h in expected]
     rows: list[dict[str, str | int | None]] = []
-    for line_no, values in enumerate(reader, start=2):
+    try:
+        records = list(enumerate(reader, start=2))
+    except csv.Error as exc:
+        raise LabFileError(f"{path.name}: line {reader.line_num} is not CSV the contract describes "
+                           f"({_csv_problem(exc)})") from exc
+    for line_no, values in records:
         if not values or all(not v.strip() for v in values):
             continue
         record = f"line {line_no}"
@@ -79,6 +91,31 @@ def read_lab_file(path: Path, site: str, cfg: LabSourceConfig, findings: Finding
         })
     df = pd.DataFrame(rows, columns=RAW)
     return df.astype({c: "string" for c in RAW if c != "SRCLINE"} | {"SRCLINE": "int64"})
+
+
+def header_problem(header: list[str], expected: list[str]) -> str:
+    """Why a header row is not the contract's, naming only the contract's own column names.
+
+    The row may be a data row (a file without its header): its cells are never quoted, as they can
+    be an MRN or a patient name.
+    """
+    got = [h.strip() for h in header]
+    missing = [c for c in expected if c not in got]
+    if not missing and len(got) == len(expected):
+        return "header row has the contract's columns in another order: " + ", ".join(expected)
+    text = f"line 1 is not the contract's header row ({len(got)} columns, the contract has {len(expected)}"
+    if missing:
+        text += "; missing: " + ", ".join(missing)
+    return text + ")"
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    message = str(exc)
+    if "field larger than field limit" in message:
+        return f"a field is longer than {csv.field_size_limit()} characters"
+    if "NUL" in message:
+        return "a NUL byte"
+    return "malformed quoting"
 
 
 # One draw's result of one test: a correction re-sends the same specimen and test with a later report

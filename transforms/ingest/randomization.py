@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from transforms.config import StudyConfig
+from transforms.ingest.lab import _csv_problem, header_problem
 from transforms.quality.findings import ERROR, Finding, Findings
 
 COLUMNS = ["RANDNO", "ARMCD", "DOSELVL", "SRCFILE", "SRCLINE"]
@@ -26,11 +27,16 @@ def ingest_randomization(path: Path, study: StudyConfig, out: Path) -> tuple[int
     except UnicodeDecodeError as exc:
         raise RandomizationFileError(f"{path.name}: not readable as {cfg.encoding} (byte {exc.start})") from exc
     reader = csv.reader(io.StringIO(text, newline=""))
-    header = [h.strip() for h in next(reader, [])]
+    try:
+        records = list(reader)
+    except csv.Error as exc:
+        raise RandomizationFileError(f"{path.name}: line {reader.line_num} is not CSV the contract describes "
+                                     f"({_csv_problem(exc)})") from exc
+    header = [h.strip() for h in (records[0] if records else [])]
     if header != list(cfg.columns):
-        raise RandomizationFileError(f"{path.name}: header {header!r} is not the contract's {list(cfg.columns)!r}")
+        raise RandomizationFileError(f"{path.name}: {header_problem(header, list(cfg.columns))}")
     rows, seen = [], set()
-    for line_no, values in enumerate(reader, start=2):
+    for line_no, values in enumerate(records[1:], start=2):
         if not values:
             continue
         rec = dict(zip([cfg.columns[h] for h in header], (v.strip() for v in values), strict=False))

@@ -95,7 +95,8 @@ def land(study_folder: str, run_id: str, drop: str = "", full_rebuild: bool = Fa
         shutil.rmtree(ws.root)
     if not exports.is_dir():
         raise FileNotFoundError(f"the landing folder {exports} is not there (not mounted?)")
-    landing = step_land(exports, ws, study)
+    with rejecting_bad_files():
+        landing = step_land(exports, ws, study)
     cur = current_release(out)
     run = {
         "study": study.study_id, "study_folder": str(study.folder), "drop": str(exports), "out": str(out),

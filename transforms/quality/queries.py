@@ -1,6 +1,7 @@
 """The data manager's query listing: one row per open finding, stable ids, new/open/resolved."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +11,32 @@ from transforms.quality.findings import BLOCKING, ERROR, INFO, WARNING, Findings
 QUERY_COLUMNS = ["QUERY_ID", "SITE", "SUBJID", "VISIT", "SOURCE", "FIELD", "VALUE", "RULE", "MESSAGE", "SEVERITY",
                  "FIRST_SEEN", "STATUS"]
 _SEVERITY_ORDER = {BLOCKING: 0, ERROR: 1, WARNING: 2}
+# OWASP CSV injection: a cell starting with one of these is a formula to a spreadsheet program.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Characters XML 1.0 (so xlsx) cannot hold; openpyxl refuses them.
+_XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def is_formula_like(text: str) -> bool:
+    """True for text a spreadsheet would run as a formula (a plain signed number such as -3.5 is not)."""
+    return text.startswith(FORMULA_START) and not _NUMBER.fullmatch(text)
+
+
+def defuse_formula(text: str) -> str:
+    """A cell text a spreadsheet shows as text: a leading single quote before = + - @ tab CR."""
+    return "'" + text if is_formula_like(text) else text
+
+
+def _undo_defuse(text: str) -> str:
+    return text[1:] if text.startswith("'") and is_formula_like(text[1:]) else text
+
+
+def xml_safe(text: str) -> str:
+    """Text without the control characters XML (and so xlsx) cannot hold (each becomes U+FFFD)."""
+    return _XML_ILLEGAL.sub("\ufffd", text)
 
 
 def build_queries(findings: Findings, previous: pd.DataFrame | None, seen_on: str) -> pd.DataFrame:
@@ -48,16 +75,28 @@ def read_previous_queries(release: Path | None) -> pd.DataFrame | None:
     if release is None:
         return None
     p = release / "reports" / "queries.csv"
-    return pd.read_csv(p, dtype=str, keep_default_na=False) if p.exists() else None
+    if not p.exists():
+        return None
+    # Cells were written defused (see write_queries): read them back as the values they stand for.
+    return pd.read_csv(p, dtype=str, keep_default_na=False).map(_undo_defuse)
 
 
 def write_queries(queries: pd.DataFrame, folder: Path) -> None:
-    """queries.csv (UTF-8) and queries.xlsx, the same rows."""
+    """queries.csv (UTF-8) and queries.xlsx, the same rows; input text can never act as a formula."""
     folder.mkdir(parents=True, exist_ok=True)
-    queries.to_csv(folder / "queries.csv", index=False, encoding="utf-8", lineterminator="\n")
+    text = queries.fillna("").astype(str).map(xml_safe)
+    text.map(defuse_formula).to_csv(folder / "queries.csv", index=False, encoding="utf-8", lineterminator="\n")
     with pd.ExcelWriter(folder / "queries.xlsx", engine="openpyxl") as xl:
-        queries.to_excel(xl, sheet_name="queries", index=False)
+        text.to_excel(xl, sheet_name="queries", index=False)
         sheet = xl.sheets["queries"]
+        for row in sheet.iter_rows(min_row=2):
+            for cell in row:
+                if isinstance(cell.value, str) and cell.value.startswith(FORMULA_START):
+                    # (numbers too: a string cell never computes, and -3 stays the text it was)
+                    # openpyxl reads a leading "=" as a formula; a string cell with Excel's quote prefix
+                    # stays text even when someone edits it.
+                    cell.data_type = "s"
+                    cell.quotePrefix = True
         sheet.freeze_panes = "A2"
         sheet.auto_filter.ref = sheet.dimensions
         for col, width in zip("ABCDEFGHIJKL", (13, 8, 10, 12, 60, 18, 16, 22, 70, 9, 11, 9), strict=True):
