@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
 import json
 import math
-import os
 import re
 from collections import Counter, defaultdict
 from datetime import date, datetime, timedelta
@@ -19,6 +17,7 @@ from lxml import etree
 
 from transforms.config import load_study
 from transforms.synth import AE_TERMS, CM_TERMS, TRUTH_FILE, synthesize, verbatim_dictionary
+from odm_schema import odm_xsd
 
 NS = {"o": "http://www.cdisc.org/ns/odm/v1.3"}
 METADATA = load_study("nct03668171").metadata_path  # what the generator reads too
@@ -245,19 +244,10 @@ def test_later_snapshot_fixes_and_removes(drop: Path) -> None:
     assert [(m.get("ItemOID"), m.get("TransactionType")) for m in marks] == [("I.CMENDAT", "Remove")]
 
 
-def _odm_xsd() -> Path | None:
-    """ODM1-3-2.xsd from $ODM_XSD or the PyPI package odmlib (found without importing it)."""
-    if os.environ.get("ODM_XSD"):
-        return Path(os.environ["ODM_XSD"])
-    spec = importlib.util.find_spec("odmlib")
-    if spec is None or spec.origin is None:
-        return None
-    xsd = Path(spec.origin).parent / "schemas" / "odm" / "1.3.2" / "ODM1-3-2.xsd"
-    return xsd if xsd.is_file() else None
 
 
 def test_odm_validates_against_odm_1_3_2_xsd(drop: Path) -> None:
-    xsd = _odm_xsd()
+    xsd = odm_xsd()
     if xsd is None:
         pytest.skip("ODM 1.3.2 XSD not available (pip install odmlib==0.2.1, or set ODM_XSD)")
     schema = etree.XMLSchema(etree.parse(str(xsd)))

@@ -6,8 +6,6 @@ Expected values come from the brief and the contracts (edc/export.md, edc/metada
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-import os
 import re
 import subprocess
 import sys
@@ -21,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from plant import newest_snapshot, plant_edge_cases  # noqa: E402
 
 from transforms.config import load_study  # noqa: E402
+from odm_schema import odm_xsd  # noqa: E402
 
 NS = {"o": "http://www.cdisc.org/ns/odm/v1.3"}
 HEADER01 = "病历号,姓名,标本号,采样时间,检验项目,结果,单位,参考范围,异常标志,报告时间"
@@ -162,19 +161,10 @@ def test_case_subjects_hold_only_legal_values(planted, odm) -> None:
                 assert re.fullmatch(DATE_RE[types[oid]], value), (key, oid, value)
 
 
-def _odm_xsd() -> Path | None:
-    """ODM1-3-2.xsd from $ODM_XSD or the odmlib package (found without importing it)."""
-    if os.environ.get("ODM_XSD"):
-        return Path(os.environ["ODM_XSD"])
-    spec = importlib.util.find_spec("odmlib")
-    if spec is None or spec.origin is None:
-        return None
-    xsd = Path(spec.origin).parent / "schemas" / "odm" / "1.3.2" / "ODM1-3-2.xsd"
-    return xsd if xsd.is_file() else None
 
 
 def test_newest_snapshot_validates_against_odm_1_3_2(planted) -> None:
-    xsd = _odm_xsd()
+    xsd = odm_xsd()
     if xsd is None:
         pytest.skip("ODM 1.3.2 XSD not available (pip install odmlib, or set ODM_XSD)")
     schema = etree.XMLSchema(etree.parse(str(xsd)))
