@@ -82,6 +82,31 @@ def test_no_issue_outside_the_reviewed_exceptions(core):
                                f"(report {core.report}):\n{_listing(open_issues)}")
 
 
+@pytest.fixture(scope="module")
+def edge_release(study, tmp_path_factory) -> Path:
+    """The release of the double-programming edge cases (tests/qc/plant.py) on a clean synthetic drop:
+    re-used specimen numbers, IEYN N/blank, death after transplantation, death on R+85, an AE that
+    ended before dosing, a sample at the infusion minute, partial dates."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent / "qc"))
+    from plant import plant_edge_cases
+
+    tmp = tmp_path_factory.mktemp("core_edge")
+    synthesize(tmp / "src", subjects=SUBJECTS, plant_errors=False)
+    plant_edge_cases(tmp / "src", tmp / "drop")
+    (tmp / "drop" / "synth_truth.json").unlink(missing_ok=True)
+    return run_pipeline(tmp / "drop", tmp / "out", study, now=datetime(2026, 1, 1, tzinfo=UTC)).release
+
+
+def test_edge_cases_give_no_issue_outside_the_reviewed_exceptions(engine, edge_release, tmp_path):
+    cut = json.loads((edge_release / "manifest.json").read_text(encoding="utf-8"))["data_cut"]
+    write_release_xpt(edge_release / "sdtm", cut, out_dir=tmp_path / "xpt")
+    result = run_core(tmp_path / "xpt", tmp_path / "reports" / "core.json", python=engine)
+    assert result.open_issues.empty, (f"CORE found {len(result.open_issues)} issues on the edge cases no reviewed "
+                                      f"exception covers:\n{_listing(result.open_issues)}")
+
+
 def test_all_rules_ran_and_only_library_metadata_rules_failed_to_execute(core):
     assert len(core.rule_status) == len(rule_ids()) == 430
     errored = {r for r, s in core.rule_status.items() if s == "execution error"}
