@@ -7,7 +7,7 @@ import pytest
 from transforms.privacy.pseudonym import DEFAULT_KEY, pseudonym_key, pseudonymise, pseudonymise_specimens
 from transforms.privacy.scrub import (
     BIRTH_DATE, EMAIL, IDENTIFIER, NATIONAL_ID, PHONE, REDACTED, Scrubber, describe, scrub_findings)
-from transforms.quality.findings import WARNING, Finding, Findings
+from transforms.cdisc.findings import WARNING, Finding, Findings
 
 # Two subjects of a drop: the scrubber must know both, whichever record it reads.
 OPENSSL_HMAC = "b4970f55cb9f3b0bf416712124bbd2be93aba9995d4017aa690a00cea1db628c"

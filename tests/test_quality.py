@@ -8,7 +8,7 @@ import pytest
 
 from transforms.adam.config import load_adam_config
 from transforms.adam.derive import meld_score
-from transforms.quality.findings import Finding, Findings
+from transforms.cdisc.findings import Finding, Findings
 from transforms.quality.gx_runner import read_suite, suite_path
 from transforms.quality.queries import build_queries
 from transforms.quality.suites import all_suites

@@ -34,7 +34,7 @@ from transforms.odm.metadata import load_metadata
 from transforms.odm.safe_xml import UnsafeXMLError
 from transforms.publish.parquet import sdtm_table, write_frame, write_table
 from transforms.publish.release import finish_release, new_release_dir, out_lock, sweep_stale_runs
-from transforms.quality.findings import BLOCKING, ERROR, INFO, WARNING, Finding, Findings
+from transforms.cdisc.findings import BLOCKING, ERROR, INFO, WARNING, Finding, Findings
 from transforms.sdtm.build import BuiltDomain, build_domain, load_context, prepare, sdtm_domains
 from transforms.sdtm.context import BuildContext
 from transforms.sdtm.spec import load_spec

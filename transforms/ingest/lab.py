@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from transforms.config import LabSourceConfig
-from transforms.quality.findings import ERROR, INFO, Finding, Findings
+from transforms.cdisc.findings import ERROR, INFO, Finding, Findings
 
 CANONICAL = ["MRN", "SPECID", "COLLDTM", "TEST", "TESTNAME", "RESULT", "UNIT", "RANGE", "RANGE_LOW",
              "RANGE_HIGH", "FLAG", "STATUS", "REPORTDTM"]

@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from zoneinfo import ZoneInfo
 
 from transforms.config import StudyConfig
-from transforms.quality.findings import ERROR, WARNING, Finding
+from transforms.cdisc.findings import ERROR, WARNING, Finding
 
 CHUNK = 1 << 20
 STAMP_FORMAT = "%Y%m%dT%H%M%S"

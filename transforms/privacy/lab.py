@@ -5,7 +5,7 @@ import pandas as pd
 
 from transforms.privacy.pseudonym import pseudonymise_specimens
 from transforms.privacy.scrub import Scrubber, describe, scrub_column
-from transforms.quality.findings import WARNING, Finding, Findings
+from transforms.cdisc.findings import WARNING, Finding, Findings
 
 FREE_TEXT_RULE = "PRIVACY-FREE-TEXT"
 

@@ -141,7 +141,7 @@ def scrub_findings(findings, scrubber: Scrubber):
     """Findings whose VALUE and MESSAGE pass the scrubber (the last guard before reports and queries)."""
     from dataclasses import replace
 
-    from transforms.quality.findings import Findings
+    from transforms.cdisc.findings import Findings
 
     out = Findings()
     for f in findings.items:

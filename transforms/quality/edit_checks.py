@@ -7,7 +7,7 @@ import yaml
 from transforms.adam.config import MeldConfig, load_adam_config
 from transforms.adam.derive import meld_score
 from transforms.config import StudyConfig
-from transforms.quality.findings import ERROR, WARNING, Finding
+from transforms.cdisc.findings import ERROR, WARNING, Finding
 from transforms.quality.sdtm_data import SdtmData
 
 def screening_meld(data: SdtmData, cfg: dict, meld: MeldConfig) -> pd.DataFrame:

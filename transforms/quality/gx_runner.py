@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from transforms.privacy.scrub import Scrubber
-from transforms.quality.findings import Finding
+from transforms.cdisc.findings import Finding
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 EXPECTATIONS = PROJECT_ROOT / "expectations"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from transforms.quality.findings import BLOCKING, ERROR, INFO, WARNING, Findings
+from transforms.cdisc.findings import BLOCKING, ERROR, INFO, WARNING, Findings
 
 QUERY_COLUMNS = ["QUERY_ID", "SITE", "SUBJID", "VISIT", "SOURCE", "FIELD", "VALUE", "RULE", "MESSAGE", "SEVERITY",
                  "FIRST_SEEN", "STATUS"]

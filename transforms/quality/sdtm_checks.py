@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 
-from transforms.quality.findings import Finding
+from transforms.cdisc.findings import Finding
 from transforms.quality.sdtm_data import SdtmData
 from transforms.sdtm.derive import derive_study_day
 

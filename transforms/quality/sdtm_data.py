@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from transforms.quality.findings import Finding
+from transforms.cdisc.findings import Finding
 
 
 class SdtmData:

@@ -9,7 +9,7 @@ from transforms.config import StudyConfig
 from transforms.ingest.edc import edc_record
 from transforms.privacy.lab import protect_lab_rows
 from transforms.privacy.scrub import Scrubber
-from transforms.quality.findings import Finding
+from transforms.cdisc.findings import Finding
 from transforms.quality.gx_runner import findings_from, load_suite, validate
 from transforms.quality.sdtm_data import SdtmData, record_key
 from transforms.standards.metadata import dataset_meta

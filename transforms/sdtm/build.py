@@ -10,7 +10,7 @@ from transforms.config import StudyConfig, read_csv_rows
 from transforms.ingest.lab import names_path
 from transforms.odm.metadata import load_metadata
 from transforms.privacy.scrub import drop_scrubber
-from transforms.quality.findings import WARNING, Finding
+from transforms.cdisc.findings import WARNING, Finding
 from transforms.sdtm import dm as dmx
 from transforms.sdtm import trial_design as td
 from transforms.sdtm.context import BuildContext

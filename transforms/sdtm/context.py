@@ -8,7 +8,7 @@ import pandas as pd
 from transforms.config import StudyConfig
 from transforms.odm.metadata import StudyMetadata
 from transforms.privacy.scrub import Scrubber
-from transforms.quality.findings import Findings
+from transforms.cdisc.findings import Findings
 from transforms.sdtm.spec import MappingSpec
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from transforms.quality.findings import ERROR, Finding
+from transforms.cdisc.findings import ERROR, Finding
 from transforms.sdtm.context import BuildContext
 from transforms.sdtm.derive import dtc_date
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 import pandas as pd
 
 from transforms.odm.metadata import StudyMetadata
-from transforms.quality.findings import ERROR, WARNING, Finding, Findings
+from transforms.cdisc.findings import ERROR, WARNING, Finding, Findings
 from transforms.privacy.scrub import Scrubber, describe, scrub_column
 from transforms.sdtm.spec import MappingSpec, RecordTemplate, VariableRule
 

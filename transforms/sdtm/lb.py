@@ -5,7 +5,7 @@ import pandas as pd
 
 from transforms.config import LabTest, StudyConfig
 from transforms.privacy.lab import protect_lab_rows
-from transforms.quality.findings import ERROR, WARNING, Finding
+from transforms.cdisc.findings import ERROR, WARNING, Finding
 from transforms.sdtm.context import BuildContext
 from transforms.sdtm.derive import _LIMIT, _NUMBER, nrind, parse_range, standardize_result
 
