@@ -23,7 +23,6 @@ from transforms.adam.derive import (
     derive_meld_parameter,
     derive_post_baseline_flag,
     derive_range_indicator,
-    derive_relative_day,
     derive_responder,
     derive_time_to_event,
     derive_treatment_emergent_flag,
@@ -31,6 +30,7 @@ from transforms.adam.derive import (
     meld_score,
     round_half_up,
 )
+from transforms.cdisc.dates import derive_relative_day
 
 TS = pd.Timestamp
 PROTOCOL_MELD = MeldSpec(

@@ -4,10 +4,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from transforms.sdtm.derive import (
-    derive_epoch, derive_lobxfl, derive_seq, derive_study_day, derive_usubjid, format_number, nrind, parse_range,
-    standardize_result, study_day,
-)
+from transforms.cdisc.dates import derive_study_day, study_day
+from transforms.cdisc.results import format_number, nrind, parse_range, standardize_result
+from transforms.sdtm.derive import derive_epoch, derive_lobxfl, derive_seq, derive_usubjid
 
 RF = "2018-01-08T09:30"  # first infusion start of subject 01-001 in the example drop
 

@@ -8,8 +8,8 @@ import pandas as pd
 from transforms.privacy.pseudonym import pseudonymise_specimens
 import pytest
 
-from transforms.ingest.lab import LabFileError, ingest_site_labs, names_path, raw_path, read_lab_file
 from transforms.cdisc.findings import Findings
+from transforms.ingest.lab import LabFileError, ingest_site_labs, names_path, raw_path, read_lab_file
 from transforms.quality.validate import validate_raw_lab
 
 S1_HEAD = "病历号,姓名,标本号,采样时间,检验项目,结果,单位,参考范围,异常标志,报告时间"

@@ -8,11 +8,11 @@ from transforms.adam.config import AdamConfig
 from transforms.adam.derive import (
     derive_grouping,
     derive_imputed_date,
-    derive_relative_day,
     derive_treatment_emergent_flag,
     to_date,
 )
 from transforms.adam.sdtm import SdtmRelease
+from transforms.cdisc.dates import derive_relative_day
 
 
 def derive_adae(sdtm: SdtmRelease, adsl: pd.DataFrame, cfg: AdamConfig) -> pd.DataFrame:

@@ -16,10 +16,10 @@ from transforms.adam.derive import (
     derive_meld_parameter,
     derive_post_baseline_flag,
     derive_range_indicator,
-    derive_relative_day,
     is_y,
 )
 from transforms.adam.sdtm import SdtmRelease
+from transforms.cdisc.dates import derive_relative_day
 
 BASELINE_VISIT = ("Baseline", 0.0)
 

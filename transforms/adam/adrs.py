@@ -14,10 +14,10 @@ from transforms.adam.derive import (
     derive_composite_flag,
     derive_criterion_flag,
     derive_post_baseline_flag,
-    derive_relative_day,
     derive_responder,
 )
 from transforms.adam.sdtm import SdtmRelease, select
+from transforms.cdisc.dates import derive_relative_day
 
 
 def windowed_findings(df: pd.DataFrame, dtc: str, seq: str, adsl: pd.DataFrame, cfg: AdamConfig) -> pd.DataFrame:

@@ -11,10 +11,10 @@ from transforms.adam.derive import (
     Y,
     derive_analysis_datetime,
     derive_baseline_flag,
-    derive_relative_day,
     to_date,
 )
 from transforms.adam.sdtm import SdtmRelease, first_by_subject, latest_seen_date, select, supp_values
+from transforms.cdisc.dates import derive_relative_day
 from transforms.config import StudyConfig
 
 

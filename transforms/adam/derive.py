@@ -6,7 +6,6 @@ Dates travel as pandas datetime64 columns: ``*DT`` at midnight, ``*DTM`` with th
 
 from __future__ import annotations
 
-import calendar
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,7 +15,8 @@ from decimal import ROUND_HALF_UP, Decimal
 import numpy as np
 import pandas as pd
 
-from transforms.sdtm.derive import dtc_date, dtc_datetime, nrind
+from transforms.cdisc.dates import derive_on_or_before, dtc_date, dtc_datetime, partial_date_range
+from transforms.cdisc.results import nrind
 
 Y = "Y"
 
@@ -47,22 +47,6 @@ def to_date(dtc: pd.Series) -> pd.Series:
     return derive_analysis_datetime(dtc)["ADT"]
 
 
-def derive_relative_day(adt: pd.Series, refdt: pd.Series) -> pd.Series:
-    """Analysis relative day: ADT - reference date + 1 on or after it, ADT - reference date before (no Day 0)."""
-    # An empty column arrives as object dtype; datetime64 keeps the subtraction defined.
-    delta = (pd.to_datetime(adt).astype("datetime64[s]") - pd.to_datetime(refdt).astype("datetime64[s]")).dt.days
-    return pd.Series(np.where(delta >= 0, delta + 1, delta), index=adt.index).where(delta.notna()).astype("Int64")
-
-
-def on_or_before_reference(adt: pd.Series, adtm: pd.Series, ref_dt: pd.Series, ref_dtm: pd.Series) -> pd.Series:
-    """Whether each record is on or before the reference: by date-time when both have a time, else by date."""
-    both_times = adtm.notna() & ref_dtm.notna()
-    by_time = adtm <= ref_dtm
-    by_date = adt <= ref_dt
-    out = pd.Series(np.where(both_times, by_time, by_date), index=adt.index, dtype="boolean")
-    return out.mask(adt.isna() | ref_dt.isna())
-
-
 # --- baseline and change ----------------------------------------------------------------------
 
 
@@ -75,7 +59,7 @@ def derive_baseline_flag(
     tiebreak: Sequence[str] = (),
 ) -> pd.Series:
     """ABLFL: Y on the last non-missing value on or before the reference start (date and time), per `by`."""
-    eligible = df[value].notna() & on_or_before_reference(df["ADT"], df["ADTM"], df[ref_dt], df[ref_dtm]).fillna(False)
+    eligible = df[value].notna() & derive_on_or_before(df["ADT"], df["ADTM"], df[ref_dt], df[ref_dtm]).fillna(False)
     flag = pd.Series(pd.NA, index=df.index, dtype="string")
     cand = df.loc[eligible, [*by, "ADT", "ADTM", *tiebreak]]
     if cand.empty:
@@ -95,7 +79,7 @@ def derive_baseline(df: pd.DataFrame, by: Sequence[str], source: str, flag: str 
 
 def derive_post_baseline_flag(df: pd.DataFrame, ref_dt: str = "TRTSDT", ref_dtm: str = "TRTSDTM") -> pd.Series:
     """True for records after the reference start (a Day 1 record without a time is not after it)."""
-    before = on_or_before_reference(df["ADT"], df["ADTM"], df[ref_dt], df[ref_dtm])
+    before = derive_on_or_before(df["ADT"], df["ADTM"], df[ref_dt], df[ref_dtm])
     return (~before).fillna(False).astype(bool)
 
 
@@ -110,13 +94,13 @@ def derive_range_indicator(aval: pd.Series, lo: pd.Series, hi: pd.Series, avalc:
     """ANRIND (LOW/NORMAL/HIGH) against the analysis range; '<x'/'>x' results only when certain."""
     text = avalc if avalc is not None else pd.Series(None, index=aval.index, dtype=object)
     values = [
-        nrind(_num(a), c if isinstance(c, str) else None, _num(lo_), _num(hi_))
+        nrind(_float_or_none(a), c if isinstance(c, str) else None, _float_or_none(lo_), _float_or_none(hi_))
         for a, c, lo_, hi_ in zip(aval.tolist(), text.tolist(), lo.tolist(), hi.tolist(), strict=True)
     ]
     return pd.Series(values, index=aval.index, dtype="string")
 
 
-def _num(x: object) -> float | None:
+def _float_or_none(x: object) -> float | None:
     if x is None or x is pd.NA:
         return None
     f = float(x)  # type: ignore[arg-type]
@@ -454,18 +438,13 @@ def impute_partial_date(
     possible day, lowered to `ceiling` (e.g. death or end of study) when that lies within the range.
     A missing year is not imputed.
     """
-    if not isinstance(dtc, str) or len(dtc) < 4 or not dtc[:4].isdigit():
+    span = partial_date_range(dtc)
+    if span is None:
         return None, None
-    full = dtc_date(dtc)
-    if full is not None:
-        return full, None
-    year = int(dtc[:4])
-    month = int(dtc[5:7]) if len(dtc) >= 7 and dtc[5:7].isdigit() else None
-    if month is not None and not 1 <= month <= 12:
-        return None, None
-    lo = date(year, month or 1, 1)
-    hi = date(year, month or 12, calendar.monthrange(year, month or 12)[1])
-    flag = "D" if month is not None else "M"
+    lo, hi = span
+    if lo == hi:
+        return lo, None
+    flag = "D" if lo.month == hi.month else "M"  # known to the month: the day is imputed, else the month
     if mode == "first":
         ended_before_floor = ceiling is not None and floor is not None and ceiling < floor
         return (floor if floor is not None and lo <= floor <= hi and not ended_before_floor else lo), flag

@@ -19,11 +19,11 @@ from transforms.adam.derive import (
     derive_imputed_date,
     derive_post_baseline_flag,
     derive_range_indicator,
-    derive_relative_day,
     derive_time_to_event,
     derive_treatment_emergent_flag,
     to_date,
 )
+from transforms.cdisc.dates import derive_relative_day
 
 # admiral's ADAE template (ad_adae.R): treatment-emergent up to 30 days after the last dose.
 ADMIRAL_TRTEMFL_WINDOW_DAYS = 30

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from transforms.config import LabSourceConfig
 from transforms.cdisc.findings import ERROR, INFO, Finding, Findings
+from transforms.config import LabSourceConfig
 
 CANONICAL = ["MRN", "SPECID", "COLLDTM", "TEST", "TESTNAME", "RESULT", "UNIT", "RANGE", "RANGE_LOW",
              "RANGE_HIGH", "FLAG", "STATUS", "REPORTDTM"]

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from transforms.cdisc.findings import ERROR, Finding, Findings
 from transforms.config import StudyConfig
 from transforms.ingest.lab import _csv_problem, header_problem
-from transforms.cdisc.findings import ERROR, Finding, Findings
 
 COLUMNS = ["RANDNO", "ARMCD", "DOSELVL", "SRCFILE", "SRCLINE"]
 

@@ -17,8 +17,8 @@ from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
 from zoneinfo import ZoneInfo
 
-from transforms.config import StudyConfig
 from transforms.cdisc.findings import ERROR, WARNING, Finding
+from transforms.config import StudyConfig
 
 CHUNK = 1 << 20
 STAMP_FORMAT = "%Y%m%dT%H%M%S"

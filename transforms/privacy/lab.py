@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from transforms.cdisc.findings import WARNING, Finding, Findings
 from transforms.privacy.pseudonym import pseudonymise_specimens
 from transforms.privacy.scrub import Scrubber, describe, scrub_column
-from transforms.cdisc.findings import WARNING, Finding, Findings
 
 FREE_TEXT_RULE = "PRIVACY-FREE-TEXT"
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pandas as pd
 
-from transforms.privacy.scrub import Scrubber
 from transforms.cdisc.findings import Finding
+from transforms.privacy.scrub import Scrubber
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 EXPECTATIONS = PROJECT_ROOT / "expectations"

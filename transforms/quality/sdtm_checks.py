@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 
+from transforms.cdisc.dates import derive_study_day
 from transforms.cdisc.findings import Finding
 from transforms.quality.sdtm_data import SdtmData
-from transforms.sdtm.derive import derive_study_day
 
 SUBJECT_DOMAINS_SKIP = {"DM", "TA", "TE", "TV", "TI", "TS"}
 

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from transforms.cdisc.findings import Finding
 from transforms.config import StudyConfig
 from transforms.ingest.edc import edc_record
 from transforms.privacy.lab import protect_lab_rows
 from transforms.privacy.scrub import Scrubber
-from transforms.cdisc.findings import Finding
 from transforms.quality.gx_runner import findings_from, load_suite, validate
 from transforms.quality.sdtm_data import SdtmData, record_key
 from transforms.standards.metadata import dataset_meta

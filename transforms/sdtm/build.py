@@ -6,17 +6,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from transforms.cdisc.dates import derive_study_day
+from transforms.cdisc.findings import WARNING, Finding
+from transforms.cdisc.results import format_number, standardize_result
 from transforms.config import StudyConfig, read_csv_rows
 from transforms.ingest.lab import names_path
 from transforms.odm.metadata import load_metadata
 from transforms.privacy.scrub import drop_scrubber
-from transforms.cdisc.findings import WARNING, Finding
 from transforms.sdtm import dm as dmx
 from transforms.sdtm import trial_design as td
 from transforms.sdtm.context import BuildContext
-from transforms.sdtm.derive import (
-    derive_epoch, derive_lobxfl, derive_seq, derive_study_day, derive_usubjid, format_number, standardize_result,
-)
+from transforms.sdtm.derive import derive_epoch, derive_lobxfl, derive_seq, derive_usubjid
 from transforms.sdtm.edc_records import INTERNAL, RecordMapper, subject_items
 from transforms.sdtm.lb import lab_records
 from transforms.sdtm.se import build_se

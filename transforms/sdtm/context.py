@@ -5,10 +5,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from transforms.cdisc.findings import Findings
 from transforms.config import StudyConfig
 from transforms.odm.metadata import StudyMetadata
 from transforms.privacy.scrub import Scrubber
-from transforms.cdisc.findings import Findings
 from transforms.sdtm.spec import MappingSpec
 
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from transforms.cdisc.dates import dtc_date
 from transforms.cdisc.findings import ERROR, Finding
 from transforms.sdtm.context import BuildContext
-from transforms.sdtm.derive import dtc_date
 
 
 def exposure_records(ctx: BuildContext) -> pd.DataFrame:

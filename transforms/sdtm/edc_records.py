@@ -5,8 +5,8 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from transforms.odm.metadata import StudyMetadata
 from transforms.cdisc.findings import ERROR, WARNING, Finding, Findings
+from transforms.odm.metadata import StudyMetadata
 from transforms.privacy.scrub import Scrubber, describe, scrub_column
 from transforms.sdtm.spec import MappingSpec, RecordTemplate, VariableRule
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+from transforms.cdisc.findings import ERROR, WARNING, Finding
+from transforms.cdisc.results import is_measured, nrind, parse_number, parse_range, standardize_result
 from transforms.config import LabTest, StudyConfig
 from transforms.privacy.lab import protect_lab_rows
-from transforms.cdisc.findings import ERROR, WARNING, Finding
 from transforms.sdtm.context import BuildContext
-from transforms.sdtm.derive import _LIMIT, _NUMBER, nrind, parse_range, standardize_result
 
 NOT_DONE = "NOT DONE"  # CT ND (Not Done), the only term of LBSTAT
 
@@ -60,7 +60,7 @@ def derive_reason_not_done(study: StudyConfig, result: str, cancelled: bool) -> 
     """LBREASND of a row that is no result: cancelled by the laboratory, or a known comment (haemolysed)."""
     if cancelled:
         return study.lab_cancelled_reason
-    if _NUMBER.match(result) or _LIMIT.match(result):
+    if is_measured(result):
         return None
     return study.lab_result_text.get(result.strip())
 
@@ -93,16 +93,16 @@ def lab_result(ctx: BuildContext, site: str, t: LabTest, r, record: str) -> dict
                                  f"unit for {t.lbtestcd} is not the expected {t.local_unit or '(none)'}; "
                                  "result kept unconverted", value=r.UNIT, site=site, subjid=r.SUBJ, domain="LB"))
     stresc, stresn = standardize_result(r.RESULT, t.factor) if unit_ok else (None, None)
-    is_result = bool(_NUMBER.match(r.RESULT) or _LIMIT.match(r.RESULT))
+    is_result = is_measured(r.RESULT)
     if not is_result:
         # Neither a number, a limit nor a known comment: kept as text until the site says what it is.
         stresc = r.RESULT
         ctx.findings.add(Finding(WARNING, "LIS-RESULT-TEXT", r.SRCFILE, record, "result",
                                  "result is neither a number nor a known comment", value=r.RESULT,
                                  site=site, subjid=r.SUBJ, domain="LB"))
-    lo = _num(r.RANGE_LOW) if unit_ok and is_result else None
+    lo = parse_number(r.RANGE_LOW) if unit_ok and is_result else None
     # A range printed as an upper limit only ("<7") has no low end.
-    hi = _num(r.RANGE_HIGH) if unit_ok and is_result else None
+    hi = parse_number(r.RANGE_HIGH) if unit_ok and is_result else None
     if unit_ok and is_result and hi is None:
         hi = parse_range(r.RANGE_HIGH)[1]
     stnrlo = round(lo * t.factor, 6) if lo is not None else None
@@ -133,11 +133,4 @@ def check_reused_specimens(ctx: BuildContext, site: str, labs: pd.DataFrame) -> 
                 f"{first['COLLDTC']} ({first['SRCFILE']} line {first['SRCLINE']}); both are kept as separate "
                 "draws: please confirm the specimen number", site=site, subjid=r.SUBJ, domain="LB",
                 key=f"specimen {spec} collected {r.COLLDTC}"))  # stable when a correction re-sends the draw
-
-
-def _num(text: str | None) -> float | None:
-    if not isinstance(text, str):
-        return None
-    m = _NUMBER.match(text)
-    return float(m[1]) if m else None
 

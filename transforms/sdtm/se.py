@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from transforms.cdisc.dates import dtc_on_or_before
 from transforms.sdtm.context import BuildContext
-from transforms.sdtm.derive import on_or_before
 from transforms.sdtm.trial_design import build_ta
 
 UNPLANNED = "UNPLAN"
@@ -48,7 +48,7 @@ def element_spans(rficdtc: str | None, first_visit: str | None, rfxstdtc: str | 
         return [(before, start, end)] if start else []
     spans = [(before, start, first)] if start else []
     # Follow-up exists unless participation ended no later than the end of the last infusion.
-    if end is not None and on_or_before(end, last) is True:
+    if end is not None and dtc_on_or_before(end, last) is True:
         return [*spans, (during, first, last)]
     return [*spans, (during, first, last), (after, last, end)]
 

@@ -1,0 +1,45 @@
+"""The ground-floor date rules: one rule each, the same answer for ISO text and datetime64 columns."""
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+
+from transforms.cdisc.dates import (
+    derive_on_or_before,
+    derive_relative_day,
+    derive_study_day,
+    dtc_on_or_before,
+    partial_date_range,
+)
+
+
+def test_partial_date_range() -> None:
+    assert partial_date_range("2018-01-08T09:30") == (date(2018, 1, 8), date(2018, 1, 8))
+    assert partial_date_range("2016-02") == (date(2016, 2, 1), date(2016, 2, 29))  # leap year
+    assert partial_date_range("2018") == (date(2018, 1, 1), date(2018, 12, 31))
+    assert partial_date_range("2018---15") == (date(2018, 1, 1), date(2018, 12, 31))  # ISO 8601: month unknown
+    assert partial_date_range("2018-13") is None
+    assert partial_date_range("") is None
+    assert partial_date_range(None) is None
+
+
+def test_study_day_is_the_same_rule_for_text_and_dates() -> None:
+    # SDTMIG 4.4.4: Day 1 is the reference date, the day before is Day -1; there is no Day 0.
+    dtc = pd.Series(["2018-01-07", "2018-01-08T10:00", "2018-01-09", "2018-01", None])
+    ref = pd.Series(["2018-01-08T09:30"] * 5)
+    assert derive_study_day(dtc, ref).tolist() == [-1, 1, 2, pd.NA, pd.NA]
+    adt = pd.to_datetime(pd.Series(["2018-01-07", "2018-01-08", "2018-01-09", None, None]))
+    assert derive_relative_day(adt, pd.to_datetime(pd.Series(["2018-01-08"] * 5))).tolist() == [-1, 1, 2, pd.NA, pd.NA]
+
+
+def test_on_or_before_compares_times_only_when_both_have_one() -> None:
+    assert dtc_on_or_before("2018-01-08T09:00", "2018-01-08T09:30") is True
+    assert dtc_on_or_before("2018-01-08T10:00", "2018-01-08T09:30") is False
+    assert dtc_on_or_before("2018-01-08", "2018-01-08T09:30") is True  # same day, no time: by date
+    assert dtc_on_or_before("2018-01", "2018-01-08") is None
+    ts = pd.Timestamp
+    got = derive_on_or_before(pd.Series([ts("2018-01-08"), ts("2018-01-08"), pd.NaT]),
+                              pd.Series([ts("2018-01-08 10:00"), pd.NaT, pd.NaT]),
+                              pd.Series([ts("2018-01-08")] * 3), pd.Series([ts("2018-01-08 09:30")] * 3))
+    assert got.tolist() == [False, True, pd.NA]
