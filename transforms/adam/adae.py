@@ -11,8 +11,8 @@ from transforms.adam.derive import (
     derive_treatment_emergent_flag,
     to_date,
 )
-from transforms.adam.sdtm import SdtmRelease
 from transforms.cdisc.dates import derive_relative_day
+from transforms.publish.sdtm_release import SdtmRelease
 
 
 def derive_adae(sdtm: SdtmRelease, adsl: pd.DataFrame, cfg: AdamConfig) -> pd.DataFrame:

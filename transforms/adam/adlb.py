@@ -18,8 +18,8 @@ from transforms.adam.derive import (
     derive_range_indicator,
     is_y,
 )
-from transforms.adam.sdtm import SdtmRelease
 from transforms.cdisc.dates import derive_relative_day
+from transforms.publish.sdtm_release import SdtmRelease
 
 BASELINE_VISIT = ("Baseline", 0.0)
 

@@ -16,8 +16,9 @@ from transforms.adam.derive import (
     derive_post_baseline_flag,
     derive_responder,
 )
-from transforms.adam.sdtm import SdtmRelease, select
+from transforms.adam.sdtm import select
 from transforms.cdisc.dates import derive_relative_day
+from transforms.publish.sdtm_release import SdtmRelease
 
 
 def windowed_findings(df: pd.DataFrame, dtc: str, seq: str, adsl: pd.DataFrame, cfg: AdamConfig) -> pd.DataFrame:

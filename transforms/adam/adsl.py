@@ -13,9 +13,10 @@ from transforms.adam.derive import (
     derive_baseline_flag,
     to_date,
 )
-from transforms.adam.sdtm import SdtmRelease, first_by_subject, latest_seen_date, select, supp_values
+from transforms.adam.sdtm import first_by_subject, latest_seen_date, select, supp_values
 from transforms.cdisc.dates import derive_relative_day
 from transforms.config import StudyConfig
+from transforms.publish.sdtm_release import SdtmRelease
 
 
 def _flag(mask: pd.Series) -> pd.Series:

@@ -6,7 +6,8 @@ import pandas as pd
 
 from transforms.adam.config import AdamConfig
 from transforms.adam.derive import DateSource, Y, derive_time_to_event
-from transforms.adam.sdtm import SdtmRelease, first_by_subject
+from transforms.adam.sdtm import first_by_subject
+from transforms.publish.sdtm_release import SdtmRelease
 
 
 def derive_adtte(adsl: pd.DataFrame, cfg: AdamConfig, sdtm: SdtmRelease | None = None) -> pd.DataFrame:

@@ -17,8 +17,8 @@ from transforms.adam.adsl import derive_adsl
 from transforms.adam.adtte import derive_adtte
 from transforms.adam.config import AdamConfig, load_adam_config
 from transforms.adam.metadata import derivations_metadata, write_adam
-from transforms.adam.sdtm import SdtmRelease
 from transforms.config import StudyConfig
+from transforms.publish.sdtm_release import SdtmRelease
 
 DATASETS = ("ADSL", "ADLB", "ADTTE", "ADRS", "ADAE")
 

@@ -1,36 +1,13 @@
-"""Reading an SDTM release for ADaM: one Parquet file per domain, absent when the domain is empty."""
+"""Selecting ADaM sources from an SDTM release: `where`/`exclude` records, SUPP-- values, latest dates."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pandas as pd
 
 from transforms.adam.config import Source
 from transforms.adam.derive import to_date
-from transforms.standards.metadata import variable_meta
-
-
-class SdtmRelease:
-    """The SDTM datasets of one release folder, read once each."""
-
-    def __init__(self, sdtm_dir: Path) -> None:
-        self.dir = Path(sdtm_dir)
-        self._cache: dict[str, pd.DataFrame] = {}
-
-    def get(self, domain: str) -> pd.DataFrame:
-        """A domain as a DataFrame; a domain the release does not hold is an empty frame with SDTMIG columns."""
-        key = domain.upper()
-        if key not in self._cache:
-            path = self.dir / f"{key.lower()}.parquet"
-            if path.exists():
-                df = pd.read_parquet(path)
-            else:
-                df = pd.DataFrame(
-                    {v.name: pd.Series(dtype="string" if v.type == "Char" else "Float64") for v in variable_meta(key)}
-                )
-            self._cache[key] = df
-        return self._cache[key].copy()
+from transforms.publish.sdtm_release import SdtmRelease
 
 
 def select(df: pd.DataFrame, src: Source) -> pd.DataFrame:

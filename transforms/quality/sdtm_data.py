@@ -1,4 +1,4 @@
-"""Read access to a set of SDTM datasets and their lineage (a workspace or a release)."""
+"""SDTM datasets as the quality checks read them: each record traced to its source file and record."""
 from __future__ import annotations
 
 from functools import cached_property
@@ -7,30 +7,15 @@ from pathlib import Path
 import pandas as pd
 
 from transforms.cdisc.findings import Finding
+from transforms.publish.sdtm_release import SdtmRelease
 
 
-class SdtmData:
-    """SDTM datasets under `root/sdtm`, lineage under `root/lineage`, loaded on demand."""
+class SdtmData(SdtmRelease):
+    """The SDTM datasets under `root/sdtm` (lineage under `root/lineage`) as findings see them: traced to source."""
 
     def __init__(self, root: Path, study_id: str) -> None:
-        self.root = root
+        super().__init__(root / "sdtm")
         self.study_id = study_id
-        self._cache: dict[str, pd.DataFrame] = {}
-
-    def has(self, domain: str) -> bool:
-        """Whether the dataset exists (SDTM publishes no empty datasets)."""
-        return (self.root / "sdtm" / f"{domain.lower()}.parquet").exists()
-
-    def get(self, domain: str) -> pd.DataFrame:
-        """A dataset (empty when absent)."""
-        if domain not in self._cache:
-            p = self.root / "sdtm" / f"{domain.lower()}.parquet"
-            self._cache[domain] = pd.read_parquet(p) if p.exists() else pd.DataFrame()
-        return self._cache[domain]
-
-    def domains(self) -> list[str]:
-        """Datasets present, upper-case names."""
-        return sorted(p.stem.upper() for p in (self.root / "sdtm").glob("*.parquet"))
 
     @cached_property
     def site_of(self) -> dict[str, str]:
@@ -40,10 +25,9 @@ class SdtmData:
 
     def source(self, domain: str) -> dict[tuple[str, str], tuple[str, str]]:
         """(USUBJID, record key) -> (source file, record); the key is --SEQ or the natural key."""
-        p = self.root / "lineage" / f"{domain.lower()}.parquet"
-        if not p.exists():
+        lin = self.lineage(domain)
+        if lin is None:
             return {}
-        lin = pd.read_parquet(p)
         keys = [c for c in lin.columns if c not in ("STUDYID", "USUBJID", "SRCFILE", "SRCRECORD")]
         return {(r["USUBJID"], record_key(r, keys)): (r["SRCFILE"], r["SRCRECORD"]) for _, r in lin.iterrows()}
 
