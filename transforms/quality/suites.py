@@ -12,6 +12,7 @@ from typing import Any
 from transforms.config import StudyConfig, read_csv_rows
 from transforms.odm.metadata import load_metadata
 from transforms.quality.gx_runner import EXPECTATIONS
+from transforms.sdtm.build import sdtm_domains
 from transforms.sdtm.spec import load_spec
 from transforms.standards import ct
 from transforms.standards.metadata import dataset_meta, variable_meta
@@ -235,8 +236,6 @@ def sdtm_suites(study: StudyConfig, domains_columns: dict[str, list[str]]) -> di
 
 def all_suites(study: StudyConfig) -> dict[str, dict[str, Any]]:
     """Every suite of the study, by name."""
-    from transforms.sdtm.build import sdtm_domains
-
     suites = {"raw_edc_items": raw_edc_suite(study)}
     for site, cfg in sorted(study.sites.items()):
         if cfg.lab:
