@@ -1,7 +1,8 @@
 """Nightly load: one DAG per study folder, turning the night's site exports into a new SDTM release.
 
-Thin wiring only. The task bodies live in transforms.orchestration.steps and are imported inside
-the tasks, so parsing this file never loads pandas or the pipeline.
+Thin wiring only. The tasks and what each waits for come from the pipeline's step graph
+(transforms.pipeline.graph); the task bodies live in transforms.orchestration.steps and are imported
+inside the tasks, so parsing this file never loads pandas or the pipeline's steps.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from airflow.sdk import (
 )
 
 from transforms.orchestration import settings
+from transforms.pipeline import graph
 from transforms.orchestration.messages import RejectedInput, failure_callback
 
 # Bad data fails at once; anything else (I/O, a lost worker, a timeout) is retried with back-off.
@@ -40,6 +42,35 @@ says in words what went wrong. A file that cannot be read is copied to `{out}/qu
 **Trigger with config** to rebuild from another drop folder (*Drop folder*) or to rebuild the same
 files again after a change of mapping or code (*Full rebuild*).
 """
+
+
+def work_task(step: graph.Step, heavy: dict):
+    """The Airflow task of one work step of the graph (one mapped instance per site or domain it fans out over)."""
+    opts = {"task_id": step.id, "task_display_name": step.title, **(heavy if step.heavy else {})}
+    if step.over == graph.SITE:
+        @task(map_index_template="{{ task.op_kwargs['site'] }}", **opts)
+        def per_site(run: dict, site: str) -> dict:
+            from transforms.orchestration import steps
+
+            return steps.run_step(step.id, run, site)
+
+        return per_site
+    if step.over == graph.DOMAIN:
+        @task(map_index_template="{{ task.op_kwargs['domain'] }}", **opts)
+        def per_domain(run: dict, domain: str) -> dict:
+            from transforms.orchestration import steps
+
+            return steps.run_step(step.id, run, domain)
+
+        return per_domain
+
+    @task(**opts)
+    def once(run: dict) -> dict:
+        from transforms.orchestration import steps
+
+        return steps.run_step(step.id, run)
+
+    return once
 
 
 def nightly_load(study: settings.StudyEntry) -> None:
@@ -79,77 +110,21 @@ def nightly_load(study: settings.StudyEntry) -> None:
         },
     )
     def nightly() -> None:
-        @task(task_display_name="Land and fingerprint the drop")
+        @task(task_id="land", task_display_name=graph.step("land").title)
         def land() -> dict:
             from transforms.orchestration import steps
 
             ctx = get_current_context()
             return steps.land(str(study.folder), ctx["run_id"], ctx["params"]["drop"], ctx["params"]["full_rebuild"])
 
-        @task.short_circuit(task_display_name="Detect new or changed files")
+        @task.short_circuit(task_id="detect_changes", task_display_name=graph.step("detect_changes").title)
         def detect_changes(run: dict) -> list[str]:
             """The SDTM domains to build; an empty list skips the rest of the run."""
             from transforms.orchestration import steps
 
             return steps.domains_to_build(run)
 
-        @task(task_display_name="Ingest EDC snapshot", **heavy)
-        def ingest_edc(run: dict) -> dict:
-            from transforms.orchestration import steps
-
-            return steps.ingest_edc(run)
-
-        @task(task_display_name="Ingest lab files", map_index_template="{{ task.op_kwargs['site'] }}", **heavy)
-        def ingest_labs(run: dict, site: str) -> dict:
-            from transforms.orchestration import steps
-
-            return steps.ingest_lab(run, site)
-
-        @task(task_display_name="Ingest randomization list", **heavy)
-        def ingest_randomization(run: dict) -> dict:
-            from transforms.orchestration import steps
-
-            return steps.ingest_randomization(run)
-
-        @task(task_display_name="Build SDTM domain", map_index_template="{{ task.op_kwargs['domain'] }}", **heavy)
-        def build_sdtm(run: dict, domain: str) -> dict:
-            from transforms.orchestration import steps
-
-            return steps.build_domain(run, domain)
-
-        @task(task_display_name="Validate raw EDC (GX)", **heavy)
-        def validate_raw_edc(run: dict) -> dict:
-            from transforms.orchestration import steps
-
-            return steps.validate_raw_edc(run)
-
-        @task(task_display_name="Validate raw lab files (GX)", map_index_template="{{ task.op_kwargs['site'] }}",
-              **heavy)
-        def validate_raw_lab(run: dict, site: str) -> dict:
-            from transforms.orchestration import steps
-
-            return steps.validate_raw_lab(run, site)
-
-        @task(task_display_name="Validate SDTM domain (GX)", map_index_template="{{ task.op_kwargs['domain'] }}",
-              **heavy)
-        def validate_sdtm(run: dict, domain: str) -> dict:
-            from transforms.orchestration import steps
-
-            return steps.validate_sdtm(run, domain)
-
-        @task(task_display_name="Cross-dataset and clinical edit checks", **heavy)
-        def check_sdtm(run: dict) -> dict:
-            from transforms.orchestration import steps
-
-            return steps.check_sdtm(run)
-
-        @task(task_display_name="Derive ADaM dataset", map_index_template="{{ task.op_kwargs['dataset'] }}", **heavy)
-        def derive_adam(run: dict, dataset: str) -> dict:
-            from transforms.orchestration import steps
-
-            return steps.derive_adam(run, dataset)
-
-        @task(task_display_name="Publish release", outlets=[sdtm, adam])
+        @task(task_id="publish", task_display_name=graph.step("publish").title, outlets=[sdtm, adam])
         def publish(run: dict, datasets: list, results: list) -> dict:
             from transforms.orchestration import steps
 
@@ -159,31 +134,24 @@ def nightly_load(study: settings.StudyEntry) -> None:
                 events[asset].extra = {"release": release["release"], "input_fingerprint": run["fingerprint"]}
             return release
 
-        @task(task_display_name="Clean up staging")
+        @task(task_id="cleanup", task_display_name=graph.step("cleanup").title)
         def cleanup(run: dict) -> None:
             from transforms.orchestration import steps
 
             steps.finish(run)
 
+        # Every other task comes from the pipeline's graph, with the upstream tasks it declares.
         run = land()
-        domains = detect_changes(run)
-        staged = [ingest_edc(run), ingest_labs.partial(run=run).expand(site=list(study.lab_sites)),
-                  ingest_randomization(run)]
-        domains >> staged
-        raw = [validate_raw_edc(run), validate_raw_lab.partial(run=run).expand(site=list(study.lab_sites))]
-        staged >> raw[0]
-        staged >> raw[1]
-        counts = build_sdtm.partial(run=run).expand(domain=domains)
-        staged >> counts
-        checked = [validate_sdtm.partial(run=run).expand(domain=domains), check_sdtm(run)]
-        counts >> checked[0]
-        counts >> checked[1]
-        # ADSL first, then ADLB, then the datasets that take variables from both.
-        adsl = derive_adam.override(task_id="derive_adsl")(run=run, dataset="adsl")
-        adlb = derive_adam.override(task_id="derive_adlb")(run=run, dataset="adlb")
-        others = derive_adam.partial(run=run).expand(dataset=["adtte", "adrs", "adae"])
-        counts >> adsl >> adlb >> others
-        published = publish(run, [counts, adsl, adlb, others], [*staged, *raw, *checked])
+        tasks = {"land": run, "detect_changes": detect_changes(run)}
+        fan_out = {graph.SITE: graph.lab_sites(study.config), graph.DOMAIN: tasks["detect_changes"]}
+        work = [s for s in graph.STEPS if s.id not in ("land", "detect_changes", "publish", "cleanup")]
+        for step in work:
+            body = work_task(step, heavy)
+            tasks[step.id] = body.partial(run=run).expand(**{step.over: fan_out[step.over]}) if step.over else body(run)
+            for need in step.needs:
+                tasks[need] >> tasks[step.id]
+        published = publish(run, [tasks[s.id] for s in work if s.returns == graph.COUNTS],
+                            [tasks[s.id] for s in work if s.returns != graph.COUNTS])
         published >> cleanup(run)
 
     nightly()

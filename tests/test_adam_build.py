@@ -10,9 +10,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from transforms.adam.build import DATASETS, build_adam, build_adlb, build_adsl
+from transforms.adam.build import build_adam, build_adlb, build_adsl
+from transforms.adam.datasets import ADAM_DATASETS
 from transforms.adam.config import load_adam_config
-from transforms.pipeline import run_pipeline
+from transforms.pipeline.run import run_pipeline
 from transforms.synth import synthesize
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -52,7 +53,7 @@ def read(adam: Path, name: str) -> pd.DataFrame:
 
 def test_example_release_builds_every_dataset_with_metadata(example_adam, study):
     cfg = load_adam_config(study)
-    for ds in DATASETS:
+    for ds in ADAM_DATASETS:
         schema = pq.read_schema(example_adam / f"{ds.lower()}.parquet")
         meta = {k.decode(): v.decode() for k, v in schema.metadata.items()}
         assert meta["dataset"] == ds and meta["label"] == cfg.datasets[ds].label and meta["standard"] == "ADaMIG 1.3"

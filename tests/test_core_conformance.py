@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from transforms.pipeline import run_pipeline
+from transforms.pipeline.run import run_pipeline
 from transforms.publish.xpt import XptDataset, write_dataset, write_release_xpt
 from transforms.quality.core import (
     CORE_VENV,

@@ -28,8 +28,8 @@ DAGS = ROOT / "dags"
 EXAMPLES = Path(__file__).parent / "fixtures" / "examples"
 DAG_ID = "nightly_load_nct03668171"
 TASKS = {"land", "detect_changes", "ingest_edc", "ingest_labs", "ingest_randomization", "validate_raw_edc",
-         "validate_raw_lab", "build_sdtm", "validate_sdtm", "check_sdtm", "derive_adsl", "derive_adlb", "derive_adam",
-         "publish", "cleanup"}
+         "validate_raw_lab", "build_sdtm", "validate_sdtm", "check_sdtm", "derive_adsl", "derive_adlb", "derive_adtte",
+         "derive_adrs", "derive_adae", "publish", "cleanup"}
 
 
 def load_bag():
@@ -64,17 +64,20 @@ def test_tasks_a_person_recognises_in_order(dag):
     assert up["validate_raw_edc"] >= {"ingest_edc", "ingest_labs", "ingest_randomization"}
     assert up["validate_sdtm"] >= {"build_sdtm"} and up["check_sdtm"] >= {"build_sdtm"}
     assert up["derive_adsl"] >= {"build_sdtm"} and up["derive_adlb"] >= {"derive_adsl"}
-    assert up["derive_adam"] >= {"derive_adlb"}
+    # ADaM: ADSL first; ADRS takes ADLB's MELD; ADTTE and ADAE read only ADSL (and SDTM).
+    assert up["derive_adtte"] >= {"derive_adsl"} and up["derive_adae"] >= {"derive_adsl"}
+    assert up["derive_adrs"] >= {"derive_adsl", "derive_adlb"}
     assert up["publish"] >= {"build_sdtm", "ingest_edc", "ingest_labs", "ingest_randomization", "validate_raw_edc",
                              "validate_raw_lab", "validate_sdtm", "check_sdtm", "derive_adsl", "derive_adlb",
-                             "derive_adam"}
+                             "derive_adtte", "derive_adrs", "derive_adae"}
     assert up["cleanup"] >= {"publish"}
     assert dag.get_task("detect_changes").task_type.startswith("_ShortCircuit")
     for mapped, key in (("ingest_labs", "site"), ("build_sdtm", "domain"), ("validate_sdtm", "domain"),
-                        ("validate_raw_lab", "site"), ("derive_adam", "dataset")):
+                        ("validate_raw_lab", "site")):
         task = dag.get_task(mapped)
         assert task.is_mapped and task.map_index_template == f"{{{{ task.op_kwargs['{key}'] }}}}"
     assert dag.get_task("build_sdtm").task_display_name == "Build SDTM domain"
+    assert dag.get_task("derive_adrs").task_display_name == "Derive ADRS"
 
 
 def test_lab_sites_come_from_the_study_configuration(dag, study):
@@ -129,7 +132,8 @@ def test_parsing_is_fast_and_loads_no_data_libraries():
             "from airflow.dag_processing.dagbag import DagBag; "
             f"b = DagBag(dag_folder={str(DAGS)!r}); dt = time.perf_counter() - t; "
             "assert not b.import_errors, b.import_errors; "
-            "heavy = [m for m in ('pandas', 'pyarrow', 'great_expectations', 'transforms.pipeline') "
+            "heavy = [m for m in ('pandas', 'pyarrow', 'great_expectations', 'transforms.pipeline.steps', "
+            "'transforms.sdtm.build', 'transforms.adam.build') "
             "if m in sys.modules]; "
             "print(dt, heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

@@ -12,7 +12,8 @@ from transforms.privacy.pseudonym import pseudonymise_specimens
 import pyarrow.parquet as pq
 import pytest
 
-from transforms.pipeline import BlockingInputError, run_pipeline
+from transforms.pipeline.run import run_pipeline
+from transforms.pipeline.steps import BlockingInputError
 from transforms.publish.parquet import read_labels
 
 T1 = datetime(2026, 1, 1, 2, 0, tzinfo=UTC)

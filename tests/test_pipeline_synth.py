@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from transforms.pipeline import run_pipeline
+from transforms.pipeline.run import run_pipeline
 from transforms.privacy.pseudonym import pseudonym_key, pseudonymise
 from conftest import drop_identifiers
 from transforms.synth import synthesize

@@ -152,7 +152,7 @@ def test_no_planted_identifier_in_any_output_byte(study, examples, tmp_path):
     import shutil
     from datetime import UTC, datetime
 
-    from transforms.pipeline import run_pipeline
+    from transforms.pipeline.run import run_pipeline
 
     drop = tmp_path / "drop"
     shutil.copytree(examples, drop)

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from conftest import drop_identifiers
-from transforms.pipeline import BlockingInputError, run_pipeline
+from transforms.pipeline.run import run_pipeline
+from transforms.pipeline.steps import BlockingInputError
 from transforms.privacy.pseudonym import pseudonym_key, pseudonymise
 from transforms.synth import synthesize
 

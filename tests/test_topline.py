@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from transforms.adam.build import build_adam
-from transforms.pipeline import run_pipeline
+from transforms.pipeline.run import run_pipeline
 from transforms.reports.topline import km_at, render_topline, write_topline
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from transforms.pipeline import run_pipeline
+from transforms.pipeline.run import run_pipeline
 from transforms.publish.parquet import read_labels, sdtm_table, write_table
 from transforms.publish.xpt import (
     MAX_CHAR_BYTES,

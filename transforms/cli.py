@@ -67,7 +67,8 @@ def run(
     unchanged: a rejected input (copied to OUT/quarantine with its reason), another run holding
     OUT, a full disk or an output folder that cannot be written, or the run was stopped (SIGTERM).
     """
-    from transforms.pipeline import BlockingInputError, run_pipeline, step_names
+    from transforms.pipeline.run import run_pipeline, step_names
+    from transforms.pipeline.steps import BlockingInputError
     from transforms.publish.release import OutputBusyError
 
     cfg = load_study(study)

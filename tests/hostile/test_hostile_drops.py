@@ -442,7 +442,7 @@ def test_disk_full_while_publishing_leaves_nothing(where, out, tmp_path, monkeyp
         raise OSError(errno.ENOSPC, "No space left on device", "queries.xlsx")
 
     if where == "queries":
-        monkeypatch.setattr("transforms.quality.queries.write_queries", full)
+        monkeypatch.setattr("transforms.pipeline.publish.write_queries", full)
     else:
         # The release is complete and renamed into place; creating the new `current` link fails.
         monkeypatch.setattr("pathlib.Path.symlink_to", full)
@@ -455,7 +455,7 @@ def test_disk_full_while_publishing_leaves_nothing(where, out, tmp_path, monkeyp
 
 
 def test_read_only_out_is_a_message(out, tmp_path, monkeypatch):
-    import transforms.pipeline as pipeline
+    import transforms.pipeline.run as pipeline
 
     def read_only(path):
         raise OSError(errno.EROFS, "Read-only file system", str(path / ".lock"))
@@ -475,7 +475,7 @@ def test_out_under_a_file_is_a_message(tmp_path):
 
 def test_two_runs_in_the_same_second_both_publish(out, tmp_path):
     from transforms.config import load_study
-    from transforms.pipeline import run_pipeline
+    from transforms.pipeline.run import run_pipeline
 
     first = (out / "current").resolve()
     # The same second and the same inputs as the baseline release: the same release id.

@@ -1,11 +1,12 @@
 """Build the ADaM datasets of a release from its SDTM Parquet files: one function per dataset (one Airflow task).
 
-Order (each step reads SDTM and the ADaM files written before it):
-    build_adsl -> build_adlb -> (build_adtte, build_adrs, build_adae)
+Each builder reads SDTM and the ADaM files of the datasets it needs (declared in
+`transforms.adam.datasets`); `BUILDERS` binds every declared dataset to its builder.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -16,11 +17,10 @@ from transforms.adam.adrs import derive_adrs
 from transforms.adam.adsl import derive_adsl
 from transforms.adam.adtte import derive_adtte
 from transforms.adam.config import AdamConfig, load_adam_config
+from transforms.adam.datasets import ADAM_DATASETS
 from transforms.adam.metadata import derivations_metadata, write_adam
 from transforms.config import StudyConfig
 from transforms.publish.sdtm_release import SdtmRelease
-
-DATASETS = ("ADSL", "ADLB", "ADTTE", "ADRS", "ADAE")
 
 
 def _read(adam_dir: Path, dataset: str) -> pd.DataFrame:
@@ -74,11 +74,31 @@ def build_adae(sdtm_dir: Path, adam_dir: Path, study: StudyConfig, cfg: AdamConf
     return {"adae": write_adam(adae, "ADAE", adam_dir, cfg)}
 
 
+Builder = Callable[[Path, Path, StudyConfig, AdamConfig | None], dict[str, int]]
+
+BUILDERS: dict[str, Builder] = {
+    "ADSL": build_adsl,
+    "ADLB": build_adlb,
+    "ADTTE": build_adtte,
+    "ADRS": build_adrs,
+    "ADAE": build_adae,
+}
+if BUILDERS.keys() != ADAM_DATASETS.keys():
+    raise RuntimeError(f"ADaM datasets without a builder or builders without a declaration: "
+                       f"{sorted(BUILDERS.keys() ^ ADAM_DATASETS.keys())}")
+
+
+def build_adam_dataset(dataset: str, sdtm_dir: Path, adam_dir: Path, study: StudyConfig,
+                       cfg: AdamConfig | None = None) -> dict[str, int]:
+    """One ADaM dataset (its inputs already built into adam_dir); row counts."""
+    return BUILDERS[dataset.upper()](sdtm_dir, adam_dir, study, cfg)
+
+
 def build_adam(sdtm_dir: Path, adam_dir: Path, study: StudyConfig) -> dict[str, int]:
     """Every ADaM dataset of the release, in dependency order; returns row counts per dataset."""
     cfg = load_adam_config(study)
     adam_dir.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
-    for step in (build_adsl, build_adlb, build_adtte, build_adrs, build_adae):
-        counts.update(step(sdtm_dir, adam_dir, study, cfg))
+    for dataset in ADAM_DATASETS:
+        counts.update(build_adam_dataset(dataset, sdtm_dir, adam_dir, study, cfg))
     return counts

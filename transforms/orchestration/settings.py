@@ -1,6 +1,6 @@
 """Deployment settings read from the environment, and the studies a deployment schedules.
 
-Imported by the DAG files at parse time: keep it to the standard library and PyYAML.
+Imported by the DAG files at parse time: keep it to the standard library and the study configuration.
 """
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from transforms.config import STUDIES_DIR
+from transforms.config import STUDIES_DIR, StudyConfig, load_study
 
 PROJECT_ROOT = STUDIES_DIR.parent
 DEFAULT_CRON = "0 2 * * *"
@@ -19,12 +17,24 @@ DEFAULT_CRON = "0 2 * * *"
 
 @dataclass(frozen=True)
 class StudyEntry:
-    """What the DAG file needs to know about a study before any task runs."""
+    """A study the deployment schedules: its configuration, read when the DAG file is parsed."""
 
-    study_id: str
-    folder: Path
-    timezone: str
-    lab_sites: tuple[str, ...]
+    config: StudyConfig
+
+    @property
+    def study_id(self) -> str:
+        """The study's id."""
+        return self.config.study_id
+
+    @property
+    def folder(self) -> Path:
+        """The study's configuration folder."""
+        return self.config.folder
+
+    @property
+    def timezone(self) -> str:
+        """The study's time zone (of its nightly schedule)."""
+        return self.config.timezone
 
     @property
     def key(self) -> str:
@@ -40,12 +50,7 @@ def studies_root() -> Path:
 def configured_studies(root: Path | None = None) -> list[StudyEntry]:
     """Every study folder under the studies root that has a study.yaml, sorted by id."""
     root = root or studies_root()
-    found = []
-    for yml in sorted(root.glob("*/study.yaml")):
-        raw = yaml.load(yml.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-        # Same rule as the pipeline's: a site has lab tasks when its configuration has a `lab` section.
-        sites = tuple(sorted(s for s, cfg in (raw.get("sites") or {}).items() if (cfg or {}).get("lab")))
-        found.append(StudyEntry(str(raw["study_id"]), yml.parent, str(raw["timezone"]), sites))
+    found = [StudyEntry(load_study(str(yml.parent.resolve()))) for yml in sorted(root.glob("*/study.yaml"))]
     return sorted(found, key=lambda s: s.key)
 
 

@@ -17,23 +17,10 @@ from pydantic import ValidationError
 from transforms.config import StudyConfig, load_study
 from transforms.orchestration.messages import RejectedInput
 from transforms.orchestration.settings import landing_dir, output_dir, workspace_name
-from transforms.pipeline import (
-    BlockingInputError,
-    Workspace,
-    cleanup,
-    input_fingerprint,
-    step_build_domain,
-    step_ingest_edc,
-    step_ingest_lab,
-    step_ingest_randomization,
-    step_land,
-    step_build_adam_dataset,
-    step_check_sdtm,
-    step_publish,
-    step_validate_raw_edc,
-    step_validate_raw_lab,
-    step_validate_sdtm_dataset,
-)
+from transforms.pipeline import graph
+from transforms.pipeline.publish import input_fingerprint, step_publish
+from transforms.pipeline.steps import BlockingInputError, StepBodies, cleanup, step_land
+from transforms.pipeline.workspace import Workspace
 from transforms.publish.release import current_release, read_manifest
 from transforms.sdtm.build import sdtm_domains
 from transforms.sdtm.spec import load_spec
@@ -134,58 +121,11 @@ def domains_to_build(run: Run) -> list[str]:
     return domains
 
 
-def ingest_edc(run: Run) -> dict[str, dict]:
-    """Stage the newest EDC snapshot."""
-    with rejecting_bad_files():
-        return {"ingest_edc": step_ingest_edc(workspace(run), load_study_folder(run["study_folder"]))}
-
-
-def ingest_lab(run: Run, site: str) -> dict[str, dict]:
-    """Stage one site's laboratory files."""
-    with rejecting_bad_files():
-        return {f"ingest_lab_{site}": step_ingest_lab(workspace(run), load_study_folder(run["study_folder"]), site)}
-
-
-def ingest_randomization(run: Run) -> dict[str, dict]:
-    """Stage the unblinded randomization list if it has landed."""
-    with rejecting_bad_files():
-        stats = step_ingest_randomization(workspace(run), load_study_folder(run["study_folder"]))
-    return {"ingest_randomization": stats}
-
-
-def build_domain(run: Run, domain: str) -> dict[str, int]:
-    """Build one SDTM domain (with its SUPP-- and lineage) into the workspace; row counts per dataset."""
-    return step_build_domain(workspace(run), load_study_folder(run["study_folder"]), domain)
-
-
-def validate_raw_edc(run: Run) -> dict[str, dict]:
-    """Raw layer (GX) on the staged EDC snapshot."""
-    return {"validate_raw_edc": step_validate_raw_edc(workspace(run), load_study_folder(run["study_folder"]))}
-
-
-def validate_raw_lab(run: Run, site: str) -> dict[str, dict]:
-    """Raw layer (GX) on one site's staged laboratory rows."""
+def run_step(step_id: str, run: Run, item: str | None = None) -> dict:
+    """One instance of a work step of the graph (item: its site or domain); what graph.Step.returns says."""
     study = load_study_folder(run["study_folder"])
-    return {f"validate_raw_lab_{site}": step_validate_raw_lab(workspace(run), study, site)}
-
-
-def validate_sdtm(run: Run, domain: str) -> dict[str, dict]:
-    """SDTM layer (GX) on one domain and its SUPP-- dataset."""
-    study = load_study_folder(run["study_folder"])
-    ws = workspace(run)
-    return {f"validate_sdtm_{name}": step_validate_sdtm_dataset(ws, study, name)
-            for name in (domain.lower(), f"supp{domain.lower()}")
-            if (ws.sdtm / "sdtm" / f"{name}.parquet").exists()}
-
-
-def check_sdtm(run: Run) -> dict[str, dict]:
-    """Cross-dataset checks and clinical edit checks on the built SDTM."""
-    return {"check_sdtm": step_check_sdtm(workspace(run), load_study_folder(run["study_folder"]))}
-
-
-def derive_adam(run: Run, dataset: str) -> dict[str, int]:
-    """Derive one ADaM dataset from the run's SDTM; row counts."""
-    return step_build_adam_dataset(workspace(run), load_study_folder(run["study_folder"]), dataset)
+    with rejecting_bad_files():
+        return StepBodies(workspace(run), study).run(graph.step(step_id), item)
 
 
 def merged(parts: Sequence[dict | Sequence[dict]]) -> dict:
