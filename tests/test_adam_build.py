@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from transforms.adam.build import DATASETS, build_adam, build_adlb, build_adsl
-from transforms.adam.config import load_adam_config
+from transforms.config.adam import load_adam_config
 from transforms.pipeline import run_pipeline
 from transforms.synth import synthesize
 

@@ -408,7 +408,7 @@ def unused_release_id(out: Path, base: str) -> str:
 def _assemble_release(ws: Workspace, study: StudyConfig, counts: dict[str, int], steps: dict[str, dict],
                       now: datetime, core: bool, landing: Landing, fingerprint: str, release_id: str,
                       previous: Path | None, tmp: Path) -> None:
-    from transforms.quality.edit_checks import load_edit_check_config
+    from transforms.config.quality import load_edit_check_config
     from transforms.quality.queries import build_queries, read_previous_queries, write_queries
     from transforms.quality.report import write_quality_report
     from transforms.quality.sdtm_data import SdtmData
@@ -436,7 +436,7 @@ def _assemble_release(ws: Workspace, study: StudyConfig, counts: dict[str, int],
         from transforms.quality.core import run_core
 
         try:
-            core_result = run_core(tmp / "sdtm", reports / "core.json")
+            core_result = run_core(tmp / "sdtm", reports / "core.json", study)
         except Exception as exc:  # noqa: BLE001 - an external checker's failure must not stop a release
             core_error = f"{type(exc).__name__}: {str(exc)[:300]}"
     queries = build_queries(findings, read_previous_queries(previous), data_cut(landing))
@@ -472,7 +472,7 @@ def _assemble_release(ws: Workspace, study: StudyConfig, counts: dict[str, int],
     visits = [(v.visitnum, v.visit) for v in study.visits if v.visitnum is not None]
     write_quality_report(reports / "quality.html", manifest=manifest, queries=queries, findings=findings_df,
                          data=SdtmData(tmp, study.study_id), visits=visits,
-                         completeness_items=cfg.get("completeness", []), out=ws.out,
+                         completeness_items=cfg.completeness, out=ws.out,
                          core=core_result.summary() if core_result else None,
                          gx_docs="gx/index.html" if docs else None)
     if (tmp / "adam").exists():

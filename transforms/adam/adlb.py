@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from transforms.adam.config import AdamConfig
+from transforms.config.adam import AdamConfig
 from transforms.adam.derive import (
     Y,
     derive_analysis_datetime,
@@ -95,15 +95,16 @@ def derive_lab_analysis(sdtm: SdtmRelease, adsl: pd.DataFrame, cfg: AdamConfig) 
 
 def derive_screening_flag(lab: pd.DataFrame, cfg: AdamConfig) -> pd.Series:
     """ANL02FL: the screening-day MELD (the last MELD of the screening visit), for the stratum check."""
-    meld = lab[
-        lab["PARAMCD"].eq(cfg.meld.paramcd).fillna(False)
-        & lab["VISIT"].eq(cfg.adsl.screening_visit).fillna(False)
-        & lab["AVAL"].notna()
-    ]
+    meld = lab[lab["PARAMCD"].eq(cfg.meld.paramcd).fillna(False) & is_screening_visit(lab["VISIT"], cfg) & lab["AVAL"].notna()]
     flag = pd.Series(pd.NA, index=lab.index, dtype="string")
     last = meld.sort_values(["USUBJID", "ADT", "ADTM"], kind="stable", na_position="first").groupby("USUBJID").tail(1)
     flag.loc[last.index] = Y
     return flag
+
+
+def is_screening_visit(visit: pd.Series, cfg: AdamConfig) -> pd.Series:
+    """Records of the screening visit (adam.yaml `screening_visit`, by VISIT): the analysis and the edit checks alike."""
+    return visit.eq(cfg.adsl.screening_visit).fillna(False).astype(bool)
 
 
 def derive_adlb(sdtm: SdtmRelease, adsl: pd.DataFrame, cfg: AdamConfig) -> pd.DataFrame:

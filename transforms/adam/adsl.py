@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from transforms.adam.adlb import derive_lab_analysis
-from transforms.adam.config import AdamConfig, LastKnownAlive, PerProtocol
+from transforms.config.adam import AdamConfig, LastKnownAlive, PerProtocol
 from transforms.adam.derive import (
     Y,
     derive_analysis_datetime,

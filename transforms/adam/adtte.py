@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from transforms.adam.config import AdamConfig
-from transforms.adam.derive import DateSource, Y, derive_time_to_event
+from transforms.config.adam import AdamConfig, DateSource
+from transforms.adam.derive import Y, derive_time_to_event
 from transforms.adam.sdtm import SdtmRelease, first_by_subject
 
 

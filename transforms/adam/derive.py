@@ -16,6 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import numpy as np
 import pandas as pd
 
+from transforms.config.adam import DateSource, MeldSpec, Window
 from transforms.sdtm.derive import dtc_date, dtc_datetime, nrind
 
 Y = "Y"
@@ -126,17 +127,6 @@ def _num(x: object) -> float | None:
 # --- analysis windows ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Window:
-    """One analysis window on the relative-day axis: [lo, hi] around a target day."""
-
-    avisitn: float
-    avisit: str
-    target: int
-    lo: int
-    hi: int
-
-
 def derive_analysis_window(ady: pd.Series, windows: Sequence[Window], unit: str = "DAYS") -> pd.DataFrame:
     """AVISIT/AVISITN and AWTARGET/AWLO/AWHI/AWTDIFF/AWU of the window holding each ADY (none outside)."""
     ordered = sorted(windows, key=lambda w: w.lo)
@@ -181,21 +171,6 @@ def derive_analysis_flag(
 
 
 # --- MELD -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MeldSpec:
-    """The MELD formula of a protocol: coefficients on ln(mg/dL), floors, caps and rounding."""
-
-    coef_creatinine: float
-    coef_bilirubin: float
-    coef_inr: float
-    intercept: float
-    floor: float
-    creatinine_cap: float
-    scale: float
-    round_decimals: int
-    score_cap: float
 
 
 def round_half_up(x: float, decimals: int) -> float:
@@ -295,18 +270,6 @@ def _meld_inputs_by_day(comp: pd.DataFrame) -> pd.DataFrame:
 
 
 # --- time to event ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DateSource:
-    """A dated fact that ends a subject's time to event: where it comes from and how it is described."""
-
-    column: str
-    description: str
-    srcdom: str
-    srcvar: str
-    srcseq: str | None = None
-    censor_date_description: str | None = None
 
 
 def derive_time_to_event(

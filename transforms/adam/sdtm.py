@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from transforms.adam.config import Source
+from transforms.config.adam import Source
 from transforms.adam.derive import to_date
 from transforms.standards.metadata import variable_meta
 
