@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from transforms.adam.adlb import derive_lab_analysis
+from transforms.adam.adlb import derive_meld_analysis
 from transforms.config.adam import AdamConfig, LastKnownAlive, PerProtocol
 from transforms.adam.derive import (
     Y,
@@ -144,8 +144,7 @@ def derive_adsl(sdtm: SdtmRelease, study: StudyConfig, cfg: AdamConfig) -> pd.Da
     out["ETIOL"] = by_subject(etiol[a.etiology.variable]).astype("string")
 
     # Baseline MELD and the screening-day MELD come from the same derivation as ADLB's MELD records.
-    lab = derive_lab_analysis(sdtm, out, cfg)
-    meld = lab[lab["PARAMCD"] == cfg.meld.paramcd]
+    meld = derive_meld_analysis(sdtm, out, cfg)
     out["MELDBL"] = by_subject(meld[meld["ABLFL"] == Y].set_index("USUBJID")["AVAL"]).astype("Float64")
     out["MELDSCR"] = by_subject(meld[meld["ANL02FL"] == Y].set_index("USUBJID")["AVAL"]).astype("Float64")
     he = derive_baseline_assessment(sdtm.get(a.baseline_he.domain), out, a.baseline_he)
