@@ -61,6 +61,9 @@ class Source(ConfigModel):
     qnam: str | None = None
     completed: str | None = None
     description: str | None = None
+    # The ADSL variables this fact fills, by role (value, number, date, flag, count): a study's own
+    # (sponsor-defined) variable names are configuration, not code.
+    adsl: dict[str, str] = Field(default_factory=dict)
 
 
 class Treatment(ConfigModel):
@@ -109,6 +112,8 @@ class AdslConfig(ConfigModel):
     planned_dose: Source
     per_protocol: PerProtocol
     baseline_he: Source
+    exposure: Source
+    meld_variables: dict[Literal["baseline", "screening"], str]
     screening_visit: str
     treatments: dict[str, Treatment]
     dose_unit: str
