@@ -478,7 +478,7 @@ def _assemble_release(ws: Workspace, study: StudyConfig, counts: dict[str, int],
     if (tmp / "adam").exists():
         from transforms.reports.topline import write_topline
 
-        write_topline(tmp / "adam", reports / "topline.html", blinded=manifest["blinded"])
+        write_topline(tmp / "adam", reports / "topline.html", study, blinded=manifest["blinded"])
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
