@@ -35,7 +35,7 @@ def test_meld(study, creat_umol, bili_umol, inr, expected):
 
 def test_committed_suites_are_current(study):
     for name, suite in all_suites(study).items():
-        committed = read_suite(suite_path(study.study_id, name))
+        committed = read_suite(suite_path(study, name))
         assert json.loads(json.dumps(suite, sort_keys=True)) == committed, f"regenerate expectations: {name}"
 
 

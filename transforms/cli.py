@@ -202,7 +202,7 @@ def nightly(
 
 @app.command()
 def suites(study: str | None = typer.Option(None, help="Study id or folder; default: $CDISCFLOW_STUDY, else the only study under studies/.")) -> None:
-    """Regenerate the study's GX suites (expectations/<study>/*.json) from its metadata and configuration."""
+    """Regenerate the study's GX suites (studies/<study>/expectations/*.json) from its metadata and configuration."""
     from transforms.quality.suites import write_suites
 
     paths = write_suites(load_study(_study_id(study)))

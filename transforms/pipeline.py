@@ -467,7 +467,7 @@ def _assemble_release(ws: Workspace, study: StudyConfig, counts: dict[str, int],
     }
     from transforms.quality.gx_runner import build_data_docs
 
-    docs = build_data_docs(study.study_id, ws.gx_results, reports / "gx", release_id)
+    docs = build_data_docs(study, ws.gx_results, reports / "gx", release_id)
     cfg = load_edit_check_config(study)
     visits = [(v.visitnum, v.visit) for v in study.visits if v.visitnum is not None]
     write_quality_report(reports / "quality.html", manifest=manifest, queries=queries, findings=findings_df,
