@@ -13,7 +13,7 @@ import pytest
 from transforms.adam.build import DATASETS, build_adam, build_adlb, build_adsl
 from transforms.config.adam import load_adam_config
 from transforms.pipeline import run_pipeline
-from transforms.synth import synthesize
+from cdiscflow_tools.synth import synthesize
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

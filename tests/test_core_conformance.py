@@ -25,7 +25,7 @@ from transforms.quality.core import (
     run_core,
     run_engine,
 )
-from transforms.synth import synthesize
+from cdiscflow_tools.synth import synthesize
 
 # 80 subjects (about 70 randomized) give every domain, screen failures, deaths, not-treated subjects and
 # partial dates, and keep the engine at about half a minute on 2 cores (200 subjects: 35-75 s).

@@ -12,7 +12,7 @@ import pytest
 from conftest import drop_identifiers
 from transforms.pipeline import BlockingInputError, run_pipeline
 from transforms.privacy.pseudonym import pseudonym_key, pseudonymise
-from transforms.synth import synthesize
+from cdiscflow_tools.synth import synthesize
 
 NIGHT1 = datetime(2026, 1, 1, 2, tzinfo=UTC)
 NIGHT2 = datetime(2026, 1, 2, 2, tzinfo=UTC)

@@ -154,7 +154,7 @@ def synth(
     clean: bool = typer.Option(False, help="Plant no data errors."),
 ) -> None:
     """Write a complete, deterministic synthetic drop of NCT03668171 that follows the contracts."""
-    from transforms.synth import synthesize
+    from cdiscflow_tools.synth import synthesize
 
     summary = synthesize(out, subjects=subjects, seed=seed, snapshots=snapshots, unblinded=not blinded,
                          plant_errors=not clean)
