@@ -21,9 +21,8 @@ COPY --chown=airflow:0 pyproject.toml README.md /opt/cdiscflow/
 COPY --chown=airflow:0 transforms /opt/cdiscflow/transforms
 COPY --chown=airflow:0 dags /opt/cdiscflow/dags
 COPY --chown=airflow:0 studies /opt/cdiscflow/studies
-COPY --chown=airflow:0 expectations /opt/cdiscflow/expectations
-# Editable, so the package finds studies/ and expectations/ beside transforms/ (compose mounts both
-# over the copies baked in here); --no-deps: everything it needs is already pinned above.
+# Editable, so the package finds studies/ (and each study's expectations/) beside transforms/ (compose
+# mounts it over the copy baked in here); --no-deps: everything it needs is already pinned above.
 RUN pip install --no-cache-dir --no-deps -e /opt/cdiscflow
 
 ENV AIRFLOW__CORE__DAGS_FOLDER=/opt/cdiscflow/dags \

@@ -12,9 +12,9 @@ import pytest
 
 from transforms.adam.build import build_adam, build_adlb, build_adsl
 from transforms.adam.datasets import ADAM_DATASETS
-from transforms.adam.config import load_adam_config
+from transforms.config.adam import load_adam_config
 from transforms.pipeline.run import run_pipeline
-from transforms.synth import synthesize
+from cdiscflow_tools.synth import synthesize
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

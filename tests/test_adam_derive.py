@@ -8,9 +8,6 @@ import pandas as pd
 import pytest
 
 from transforms.adam.derive import (
-    DateSource,
-    MeldSpec,
-    Window,
     derive_analysis_datetime,
     derive_analysis_flag,
     derive_analysis_window,
@@ -31,6 +28,7 @@ from transforms.adam.derive import (
     round_half_up,
 )
 from transforms.cdisc.dates import derive_relative_day
+from transforms.config.adam import DateSource, MeldSpec, Window
 
 TS = pd.Timestamp
 PROTOCOL_MELD = MeldSpec(
@@ -436,7 +434,7 @@ def test_imputed_date_column() -> None:
 
 def test_meld_parameter_with_a_day_that_lacks_bilirubin():
     """A day with only creatinine and INR gives no MELD and no error; a complete draw still does."""
-    from transforms.adam.derive import MeldSpec, derive_meld_parameter
+    from transforms.adam.derive import derive_meld_parameter
 
     spec = MeldSpec(0.957, 0.378, 1.120, 0.643, 1.0, 4.0, 10, 1, 40)
     rows = pd.DataFrame({

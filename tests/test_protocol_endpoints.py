@@ -14,7 +14,7 @@ import pytest
 from transforms.adam.adae import derive_adae
 from transforms.adam.adsl import derive_adsl
 from transforms.adam.adtte import derive_adtte
-from transforms.adam.config import load_adam_config
+from transforms.config.adam import load_adam_config
 from transforms.config import load_study
 from transforms.publish.sdtm_release import SdtmRelease
 

@@ -6,7 +6,7 @@ import json
 import pandas as pd
 import pytest
 
-from transforms.adam.config import load_adam_config
+from transforms.config.adam import load_adam_config
 from transforms.adam.derive import meld_score
 from transforms.cdisc.findings import Finding, Findings
 from transforms.quality.gx_runner import read_suite, suite_path
@@ -35,7 +35,7 @@ def test_meld(study, creat_umol, bili_umol, inr, expected):
 
 def test_committed_suites_are_current(study):
     for name, suite in all_suites(study).items():
-        committed = read_suite(suite_path(study.study_id, name))
+        committed = read_suite(suite_path(study, name))
         assert json.loads(json.dumps(suite, sort_keys=True)) == committed, f"regenerate expectations: {name}"
 
 
@@ -153,8 +153,9 @@ def _eligibility_release(tmp_path):
 def test_eligibility_answer_queries(tmp_path, study):
     """protocol.md PP needs I.IEYN = Y: a missing answer, an answer the criteria contradict and an ineligible
     subject who was randomized are queries to the site, naming subject and form."""
-    from transforms.quality.edit_checks import check_eligibility_answer, load_edit_check_config
-    cfg = load_edit_check_config(study)["eligibility_answer"]
+    from transforms.config.quality import load_edit_check_config
+    from transforms.quality.edit_checks import check_eligibility_answer
+    cfg = load_edit_check_config(study).eligibility_answer
     found = check_eligibility_answer(_eligibility_release(tmp_path), cfg, study.screen_failure.armnrs)
     got = sorted((f.subjid, f.rule, f.severity, f.value) for f in found)
     assert got == [

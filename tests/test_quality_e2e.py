@@ -13,7 +13,7 @@ from conftest import drop_identifiers
 from transforms.pipeline.run import run_pipeline
 from transforms.pipeline.steps import BlockingInputError
 from transforms.privacy.pseudonym import pseudonym_key, pseudonymise
-from transforms.synth import synthesize
+from cdiscflow_tools.synth import synthesize
 
 NIGHT1 = datetime(2026, 1, 1, 2, tzinfo=UTC)
 NIGHT2 = datetime(2026, 1, 2, 2, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""Tests of the synthetic trial generator (transforms.synth) against the study's export contracts."""
+"""Tests of the synthetic trial generator (cdiscflow_tools.synth) against the study's export contracts."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 from lxml import etree
 
 from transforms.config import load_study
-from transforms.synth import AE_TERMS, CM_TERMS, TRUTH_FILE, synthesize, verbatim_dictionary
+from cdiscflow_tools.synth import AE_TERMS, CM_TERMS, TRUTH_FILE, synthesize, verbatim_dictionary
 from odm_schema import odm_xsd
 
 NS = {"o": "http://www.cdisc.org/ns/odm/v1.3"}

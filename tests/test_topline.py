@@ -11,6 +11,11 @@ import pytest
 from transforms.adam.build import build_adam
 from transforms.pipeline.run import run_pipeline
 from transforms.reports.topline import km_at, render_topline, write_topline
+from transforms.config import load_study
+from transforms.config.adam import load_adam_config
+from transforms.reports.topline import Landmark, km_at, render_topline, write_topline
+
+ADAM = load_adam_config(load_study("nct03668171"))
 
 
 def test_kaplan_meier_at_day_85_by_hand() -> None:
@@ -22,6 +27,15 @@ def test_kaplan_meier_at_day_85_by_hand() -> None:
     assert p.surv == pytest.approx(8 / 21) and p.lo < p.surv < p.hi and (p.n, p.events) == (7, 4)
     assert km_at(t, e, 84).surv == pytest.approx(4 / 7)
     assert km_at(t, e, 1).surv == 1.0
+
+
+def test_landmark_is_the_day_after_the_horizon() -> None:
+    # tte.yaml horizon_days 84 (protocol.md: 12 weeks): a death on randomization + 84 days has AVAL 85;
+    # numbers at risk every two weeks from day 1: 1, 15, ..., 85.
+    landmark = Landmark(ADAM.tte.horizon_days)
+    assert landmark.day == 85
+    assert landmark.risk_times == (1, 15, 29, 43, 57, 71, 85)
+    assert Landmark(90).risk_times == (1, 15, 29, 43, 57, 71, 85, 91)
 
 
 def _frames(arms: list[str]) -> tuple[pd.DataFrame, ...]:
@@ -90,13 +104,13 @@ def _frames(arms: list[str]) -> tuple[pd.DataFrame, ...]:
 
 
 def test_unblinded_page_compares_arms() -> None:
-    page = render_topline(*_frames(["Mesenchymal Stem Cells", "Placebo"] * 4), blinded=False)
+    page = render_topline(*_frames(["Mesenchymal Stem Cells", "Placebo"] * 4), blinded=False, cfg=ADAM)
     assert "Log-rank" in page and "Risk difference" in page and "Placebo" in page
     assert len(re.findall(r'src="data:image/png;base64,', page)) == 2  # CONSORT and Kaplan-Meier
 
 
 def test_blinded_page_is_pooled_and_says_so() -> None:
-    page = render_topline(*_frames(["Blinded"] * 8), blinded=True)
+    page = render_topline(*_frames(["Blinded"] * 8), blinded=True, cfg=ADAM)
     assert "BLINDED BUILD" in page and "All subjects" in page
     for word in ("Log-rank", "Risk difference", "Placebo", "Mesenchymal"):
         assert word not in page
@@ -106,9 +120,9 @@ def test_write_topline_on_the_example_release(tmp_path, study, examples) -> None
     release = run_pipeline(examples, tmp_path / "out", study, now=datetime(2026, 1, 1, tzinfo=UTC)).release
     build_adam(release / "sdtm", tmp_path / "adam", study)
     out = tmp_path / "reports" / "topline.html"
-    write_topline(tmp_path / "adam", out, blinded=True)
+    write_topline(tmp_path / "adam", out, study, blinded=True)
     page = out.read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>") and "BLINDED BUILD" in page
     assert "http://" not in page and "https://" not in page  # self-contained: nothing fetched
-    write_topline(tmp_path / "adam", tmp_path / "again.html", blinded=True)
+    write_topline(tmp_path / "adam", tmp_path / "again.html", study, blinded=True)
     assert (tmp_path / "again.html").read_bytes() == out.read_bytes()

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from transforms.config import load_study
+from transforms.config import default_study, load_study
 
 app = typer.Typer(help="cdiscflow: nightly site exports -> CDISC SDTM in Parquet.", no_args_is_help=True,
                   add_completion=False)
@@ -53,11 +53,19 @@ def _os_error_message(exc: OSError, out: Path) -> tuple[str, str]:
     return f"File system error{where}: {exc.strerror or exc}.", unchanged
 
 
+def _study_id(study: str | None) -> str:
+    """The study named on the command line, or the default one (a usage error when there is none)."""
+    try:
+        return study or default_study()
+    except ValueError as exc:
+        raise _stop("Which study?", str(exc)) from None
+
+
 @app.command()
 def run(
     exports: Path = typer.Option(..., exists=True, file_okay=False, help="Folder of the drop (edc/, lab/, randomization/)."),
     out: Path = typer.Option(..., help="Output folder: releases/<id>/ and the `current` link."),
-    study: str = typer.Option("nct03668171", help="Study id (folder under studies/) or path to a study folder."),
+    study: str | None = typer.Option(None, help="Study id (folder under studies/) or path to a study folder; default: $CDISCFLOW_STUDY, else the only study under studies/."),
     core: bool | None = typer.Option(None, "--core/--no-core",
                                      help="Run the CDISC CORE rules on the release (default: when `make core-setup` was run)."),
 ) -> None:
@@ -71,7 +79,7 @@ def run(
     from transforms.pipeline.steps import BlockingInputError
     from transforms.publish.release import OutputBusyError
 
-    cfg = load_study(study)
+    cfg = load_study(_study_id(study))
     names = step_names(cfg)
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main else None
@@ -147,7 +155,7 @@ def synth(
     clean: bool = typer.Option(False, help="Plant no data errors."),
 ) -> None:
     """Write a complete, deterministic synthetic drop of NCT03668171 that follows the contracts."""
-    from transforms.synth import synthesize
+    from cdiscflow_tools.synth import synthesize
 
     summary = synthesize(out, subjects=subjects, seed=seed, snapshots=snapshots, unblinded=not blinded,
                          plant_errors=not clean)
@@ -159,13 +167,14 @@ def synth(
 def nightly(
     exports: Path = typer.Option(..., exists=True, file_okay=False, help="Folder of the drop (edc/, lab/, randomization/)."),
     out: Path = typer.Option(..., help="Output folder: releases/<id>/ and the `current` link."),
-    study: str = typer.Option("nct03668171", help="Study id (folder under studies/) or path to a study folder."),
+    study: str | None = typer.Option(None, help="Study id (folder under studies/) or path to a study folder; default: $CDISCFLOW_STUDY, else the only study under studies/."),
     full_rebuild: bool = typer.Option(False, help="Build and publish even if the files are those of the current release."),
     verbose: bool = typer.Option(False, help="Show Airflow's task logs, not only warnings and errors."),
 ) -> None:
     """Run the study's nightly Airflow DAG in this process (dag.test(), SQLite metadata in .airflow/)."""
     from transforms.orchestration.local import run_nightly
 
+    study = _study_id(study)
     console.print(f"Running the nightly-load DAG of {study} in-process (Airflow dag.test()) on {exports} ...")
     result = run_nightly(exports, out, study, full_rebuild, log_level="INFO" if verbose else "WARNING")
     table = Table(title=f"Nightly load: {result.state} in {result.seconds:.0f} s")
@@ -193,11 +202,11 @@ def nightly(
     console.print(f"Current:  {out / 'current'}  ->  releases/{result.release.name}")
 
 @app.command()
-def suites(study: str = typer.Option("nct03668171", help="Study id or folder.")) -> None:
-    """Regenerate the study's GX suites (expectations/<study>/*.json) from its metadata and configuration."""
+def suites(study: str | None = typer.Option(None, help="Study id or folder; default: $CDISCFLOW_STUDY, else the only study under studies/.")) -> None:
+    """Regenerate the study's GX suites (studies/<study>/expectations/*.json) from its metadata and configuration."""
     from transforms.quality.suites import write_suites
 
-    paths = write_suites(load_study(study))
+    paths = write_suites(load_study(_study_id(study)))
     console.print(f"{len(paths)} suites written to {paths[0].parent}")
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from transforms.pipeline.run import run_pipeline
-from transforms.synth.generator import synthesize
+from cdiscflow_tools.synth.generator import synthesize
 
 QC_DIR = Path(__file__).parent
 sys.path.insert(0, str(QC_DIR))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from transforms.adam.config import AdamConfig
+from transforms.config.adam import AdamConfig
 from transforms.adam.derive import (
     derive_grouping,
     derive_imputed_date,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from transforms.adam.config import AdamConfig
+from transforms.config.adam import AdamConfig
 from transforms.adam.derive import (
     Y,
     derive_analysis_datetime,
@@ -64,10 +64,26 @@ def meld_records(lab: pd.DataFrame, cfg: AdamConfig, first_dose: pd.Series | Non
 
 
 def derive_lab_analysis(sdtm: SdtmRelease, adsl: pd.DataFrame, cfg: AdamConfig) -> pd.DataFrame:
-    """Lab analysis records with baseline, change, windows, analysis flags and reference ranges."""
+    """Lab analysis records (every LB parameter and MELD) with baseline, change, windows, flags and ranges."""
     lab = lab_records(sdtm.get("LB"), cfg)
-    first_dose = adsl.set_index("USUBJID")["TRTSDTM"]
-    lab = pd.concat([lab, meld_records(lab, cfg, first_dose)], ignore_index=True)
+    meld = meld_records(lab, cfg, adsl.set_index("USUBJID")["TRTSDTM"])
+    return analyse_lab_records(pd.concat([lab, meld], ignore_index=True), adsl, cfg)
+
+
+def derive_meld_analysis(sdtm: SdtmRelease, adsl: pd.DataFrame, cfg: AdamConfig) -> pd.DataFrame:
+    """The MELD analysis records alone, flagged as in ADLB (ABLFL, ANL02FL): what ADSL's MELDBL/MELDSCR read.
+
+    Every flag is derived per subject and parameter, so the MELD records come out as they do in ADLB
+    without analysing the other lab parameters.
+    """
+    lab = lab_records(sdtm.get("LB"), cfg)
+    meld = meld_records(lab, cfg, adsl.set_index("USUBJID")["TRTSDTM"])
+    # Concatenated to no lab record: the columns and types of ADLB's records, without its other parameters.
+    return analyse_lab_records(pd.concat([lab.iloc[:0], meld], ignore_index=True), adsl, cfg)
+
+
+def analyse_lab_records(lab: pd.DataFrame, adsl: pd.DataFrame, cfg: AdamConfig) -> pd.DataFrame:
+    """Analysis variables of lab records: ADY, baseline and change, windows, ANL01FL/ANL02FL, range indicators."""
     lab = lab.merge(adsl[["USUBJID", "TRTSDT", "TRTSDTM"]], on="USUBJID", how="inner")
     # A stable within-subject order for ties (MELD rows follow their source records).
     lab["_ORDER"] = lab["LBSEQ"].astype("Float64").fillna(1e9)
@@ -95,15 +111,16 @@ def derive_lab_analysis(sdtm: SdtmRelease, adsl: pd.DataFrame, cfg: AdamConfig) 
 
 def derive_screening_flag(lab: pd.DataFrame, cfg: AdamConfig) -> pd.Series:
     """ANL02FL: the screening-day MELD (the last MELD of the screening visit), for the stratum check."""
-    meld = lab[
-        lab["PARAMCD"].eq(cfg.meld.paramcd).fillna(False)
-        & lab["VISIT"].eq(cfg.adsl.screening_visit).fillna(False)
-        & lab["AVAL"].notna()
-    ]
+    meld = lab[lab["PARAMCD"].eq(cfg.meld.paramcd).fillna(False) & is_screening_visit(lab["VISIT"], cfg) & lab["AVAL"].notna()]
     flag = pd.Series(pd.NA, index=lab.index, dtype="string")
     last = meld.sort_values(["USUBJID", "ADT", "ADTM"], kind="stable", na_position="first").groupby("USUBJID").tail(1)
     flag.loc[last.index] = Y
     return flag
+
+
+def is_screening_visit(visit: pd.Series, cfg: AdamConfig) -> pd.Series:
+    """Records of the screening visit (adam.yaml `screening_visit`, by VISIT): the analysis and the edit checks alike."""
+    return visit.eq(cfg.adsl.screening_visit).fillna(False).astype(bool)
 
 
 def derive_adlb(sdtm: SdtmRelease, adsl: pd.DataFrame, cfg: AdamConfig) -> pd.DataFrame:

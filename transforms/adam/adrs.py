@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from transforms.adam.config import AdamConfig, Criterion, Source
+from transforms.config.adam import AdamConfig, Criterion, Source
 from transforms.adam.derive import (
     Y,
     derive_analysis_datetime,

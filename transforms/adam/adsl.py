@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from transforms.adam.adlb import derive_lab_analysis
-from transforms.adam.config import AdamConfig, LastKnownAlive, PerProtocol
+from transforms.adam.adlb import derive_meld_analysis
+from transforms.config.adam import AdamConfig, LastKnownAlive, PerProtocol
 from transforms.adam.derive import (
     Y,
     derive_analysis_datetime,
@@ -86,7 +86,7 @@ def derive_adsl(sdtm: SdtmRelease, study: StudyConfig, cfg: AdamConfig) -> pd.Da
         return pd.Series(series.reindex(idx).to_numpy(), index=out.index)
 
     out[["AGEGR1", "AGEGR1N"]] = derive_age_group(out["AGE"], cfg)
-    out["ETHGRP"] = by_subject(supp_values(sdtm, a.ethnic_group))
+    out[a.ethnic_group.adsl["value"]] = by_subject(supp_values(sdtm, a.ethnic_group))
 
     start = derive_analysis_datetime(dm[a.treatment_start.variable])
     end = derive_analysis_datetime(dm[a.treatment_end.variable])
@@ -107,14 +107,15 @@ def derive_adsl(sdtm: SdtmRelease, study: StudyConfig, cfg: AdamConfig) -> pd.Da
     act = derive_treatment_variables(out["ACTARMCD"], study, cfg)
     out["TRT01A"], out["TRT01AN"] = act["TRT"], act["TRTN"]
 
-    ex = sdtm.get("EX").sort_values(["USUBJID", "EXSTDTC"], kind="stable")
-    out["NINFUS"] = by_subject(ex.groupby("USUBJID").size()).fillna(0).astype("Int64")
+    ex = sdtm.get(a.exposure.domain).sort_values(["USUBJID", a.exposure.variable], kind="stable")
+    infusions = a.exposure.adsl["count"]
+    out[infusions] = by_subject(ex.groupby("USUBJID").size()).fillna(0).astype("Int64")
     # Planned dose level (the randomization list's DOSELVL, untreated subjects included); a
     # blinded build has none, so it stays empty.
     planned = supp_values(sdtm, a.planned_dose) if not sdtm.get(a.planned_dose.domain).empty else pd.Series()
-    out["DOSELVL"] = by_subject(pd.to_numeric(planned, errors="coerce")).astype("Float64")
-    out["SAFFL"] = _flag(out["NINFUS"] > 0)
-    out["PPROTFL"] = derive_per_protocol_flag(sdtm, out, a.per_protocol)
+    out[a.planned_dose.adsl["value"]] = by_subject(pd.to_numeric(planned, errors="coerce")).astype("Float64")
+    out["SAFFL"] = _flag(out[infusions] > 0)
+    out["PPROTFL"] = derive_per_protocol_flag(sdtm, out, a.per_protocol, out[infusions])
 
     eos = first_by_subject(ds, a.end_of_study, [a.end_of_study.variable])
     decod = by_subject(eos["DSDECOD"]).astype("string")
@@ -132,8 +133,9 @@ def derive_adsl(sdtm: SdtmRelease, study: StudyConfig, cfg: AdamConfig) -> pd.Da
 
     pr = sdtm.get(a.liver_transplant.domain)
     lt = first_by_subject(pr, a.liver_transplant, [a.liver_transplant.variable])
-    out["LTDT"] = by_subject(to_date(lt[a.liver_transplant.variable]))
-    out["LTFL"] = _flag(out["LTDT"].notna())
+    lt_date, lt_flag = a.liver_transplant.adsl["date"], a.liver_transplant.adsl["flag"]
+    out[lt_date] = by_subject(to_date(lt[a.liver_transplant.variable]))
+    out[lt_flag] = _flag(out[lt_date].notna())
 
     out["LSTALVDT"] = derive_last_known_alive_date(sdtm, out, a.last_known_alive)
 
@@ -142,16 +144,16 @@ def derive_adsl(sdtm: SdtmRelease, study: StudyConfig, cfg: AdamConfig) -> pd.Da
     out["STRAT1D"] = pd.Series(a.stratum.description, index=out.index, dtype="string").where(out["ITTFL"] == Y)
 
     etiol = first_by_subject(sdtm.get(a.etiology.domain), a.etiology, [f"{a.etiology.domain}SEQ"])
-    out["ETIOL"] = by_subject(etiol[a.etiology.variable]).astype("string")
+    out[a.etiology.adsl["value"]] = by_subject(etiol[a.etiology.variable]).astype("string")
 
     # Baseline MELD and the screening-day MELD come from the same derivation as ADLB's MELD records.
-    lab = derive_lab_analysis(sdtm, out, cfg)
-    meld = lab[lab["PARAMCD"] == cfg.meld.paramcd]
-    out["MELDBL"] = by_subject(meld[meld["ABLFL"] == Y].set_index("USUBJID")["AVAL"]).astype("Float64")
-    out["MELDSCR"] = by_subject(meld[meld["ANL02FL"] == Y].set_index("USUBJID")["AVAL"]).astype("Float64")
+    meld = derive_meld_analysis(sdtm, out, cfg)
+    baseline, screening = a.meld_variables["baseline"], a.meld_variables["screening"]
+    out[baseline] = by_subject(meld[meld["ABLFL"] == Y].set_index("USUBJID")["AVAL"]).astype("Float64")
+    out[screening] = by_subject(meld[meld["ANL02FL"] == Y].set_index("USUBJID")["AVAL"]).astype("Float64")
     he = derive_baseline_assessment(sdtm.get(a.baseline_he.domain), out, a.baseline_he)
-    out["HEGRBL"] = by_subject(he["RSORRES"]).astype("string")
-    out["HEGRBLN"] = by_subject(he["RSSTRESN"]).astype("Float64")
+    out[a.baseline_he.adsl["value"]] = by_subject(he["RSORRES"]).astype("string")
+    out[a.baseline_he.adsl["number"]] = by_subject(he["RSSTRESN"]).astype("Float64")
     return out
 
 
@@ -165,12 +167,13 @@ def derive_baseline_assessment(rs: pd.DataFrame, adsl: pd.DataFrame, src) -> pd.
     return rec[rec["ABLFL"] == Y].set_index("USUBJID")[["RSORRES", "RSSTRESN"]]
 
 
-def derive_per_protocol_flag(sdtm: SdtmRelease, adsl: pd.DataFrame, rule: PerProtocol) -> pd.Series:
+def derive_per_protocol_flag(sdtm: SdtmRelease, adsl: pd.DataFrame, rule: PerProtocol,
+                             infusions: pd.Series) -> pd.Series:
     """PPROTFL: ITT, eligibility answered `eligible`, no criterion not met (IE) and all planned infusions given."""
     answer = supp_values(sdtm, rule.eligibility).reindex(adsl["USUBJID"]).to_numpy()
     eligible = pd.Series(answer, index=adsl.index, dtype="string") == rule.eligible
     exception = adsl["USUBJID"].isin(set(sdtm.get("IE")["USUBJID"].astype("string")))
-    return _flag((adsl["ITTFL"] == Y) & eligible.fillna(False) & ~exception & (adsl["NINFUS"] >= rule.infusions))
+    return _flag((adsl["ITTFL"] == Y) & eligible.fillna(False) & ~exception & (infusions >= rule.infusions))
 
 
 def derive_last_known_alive_date(sdtm: SdtmRelease, adsl: pd.DataFrame, rule: LastKnownAlive) -> pd.Series:

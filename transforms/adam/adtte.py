@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from transforms.adam.config import AdamConfig
-from transforms.adam.derive import DateSource, Y, derive_time_to_event
 from transforms.adam.sdtm import first_by_subject
 from transforms.publish.sdtm_release import SdtmRelease
+from transforms.config.adam import AdamConfig, DateSource
+from transforms.adam.derive import Y, derive_time_to_event
 
 
 def derive_adtte(adsl: pd.DataFrame, cfg: AdamConfig, sdtm: SdtmRelease | None = None) -> pd.DataFrame:

@@ -16,7 +16,7 @@ from transforms.adam.adlb import derive_adlb
 from transforms.adam.adrs import derive_adrs
 from transforms.adam.adsl import derive_adsl
 from transforms.adam.adtte import derive_adtte
-from transforms.adam.config import AdamConfig, load_adam_config
+from transforms.config.adam import AdamConfig, load_adam_config
 from transforms.adam.datasets import ADAM_DATASETS
 from transforms.adam.metadata import derivations_metadata, write_adam
 from transforms.config import StudyConfig

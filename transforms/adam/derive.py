@@ -17,6 +17,7 @@ import pandas as pd
 
 from transforms.cdisc.dates import derive_on_or_before, dtc_date, dtc_datetime, partial_date_range
 from transforms.cdisc.results import nrind
+from transforms.config.adam import DateSource, MeldSpec, Window
 
 Y = "Y"
 
@@ -110,17 +111,6 @@ def _float_or_none(x: object) -> float | None:
 # --- analysis windows ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Window:
-    """One analysis window on the relative-day axis: [lo, hi] around a target day."""
-
-    avisitn: float
-    avisit: str
-    target: int
-    lo: int
-    hi: int
-
-
 def derive_analysis_window(ady: pd.Series, windows: Sequence[Window], unit: str = "DAYS") -> pd.DataFrame:
     """AVISIT/AVISITN and AWTARGET/AWLO/AWHI/AWTDIFF/AWU of the window holding each ADY (none outside)."""
     ordered = sorted(windows, key=lambda w: w.lo)
@@ -165,21 +155,6 @@ def derive_analysis_flag(
 
 
 # --- MELD -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MeldSpec:
-    """The MELD formula of a protocol: coefficients on ln(mg/dL), floors, caps and rounding."""
-
-    coef_creatinine: float
-    coef_bilirubin: float
-    coef_inr: float
-    intercept: float
-    floor: float
-    creatinine_cap: float
-    scale: float
-    round_decimals: int
-    score_cap: float
 
 
 def round_half_up(x: float, decimals: int) -> float:
@@ -279,18 +254,6 @@ def _meld_inputs_by_day(comp: pd.DataFrame) -> pd.DataFrame:
 
 
 # --- time to event ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DateSource:
-    """A dated fact that ends a subject's time to event: where it comes from and how it is described."""
-
-    column: str
-    description: str
-    srcdom: str
-    srcvar: str
-    srcseq: str | None = None
-    censor_date_description: str | None = None
 
 
 def derive_time_to_event(

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from transforms.adam.config import AdamConfig, DatasetSpec
+from transforms.config.adam import AdamConfig, DatasetSpec
 from transforms.publish.parquet import write_table
 from transforms.standards.metadata import variable_meta
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from transforms.adam.config import Source
+from transforms.config.adam import Source
 from transforms.adam.derive import to_date
 from transforms.publish.sdtm_release import SdtmRelease
 

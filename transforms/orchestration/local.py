@@ -91,7 +91,7 @@ def _step_name(display: str, map_index: int, rendered: str | None) -> str:
     return f"{display} [{rendered or f'#{map_index}'}]"
 
 
-def run_nightly(exports: Path, out: Path, study: str = "nct03668171", full_rebuild: bool = False,
+def run_nightly(exports: Path, out: Path, study: str, full_rebuild: bool = False,
                 log_level: str = "INFO") -> NightlyResult:
     """Run the nightly-load DAG of `study` once, in-process, on the drop `exports`, publishing into `out`."""
     from transforms.config import study_dir

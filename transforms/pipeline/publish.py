@@ -20,7 +20,7 @@ from transforms.privacy.scrub import drop_scrubber, scrub_findings
 from transforms.publish.release import current_release, finish_release, new_release_dir
 from transforms.publish.xpt import XPT_ENCODING, write_release_xpt
 from transforms.quality.core import CoreResult, run_core
-from transforms.quality.edit_checks import load_edit_check_config
+from transforms.config.quality import load_edit_check_config
 from transforms.cdisc.findings import BLOCKING, ERROR, INFO, WARNING, Findings
 from transforms.quality.gx_runner import build_data_docs
 from transforms.quality.queries import build_queries, defuse_formula, read_previous_queries, write_queries, xml_safe
@@ -80,7 +80,7 @@ def _assemble_release(release: Release, counts: dict[str, int], steps: dict[str,
     docs = publish_data_docs(release)
     publish_quality_report(release, manifest, queries, findings_df, core_result, docs)
     if (release.folder / "adam").exists():
-        write_topline(release.folder / "adam", release.reports / "topline.html", blinded=manifest["blinded"])
+        write_topline(release.folder / "adam", release.reports / "topline.html", release.study, blinded=manifest["blinded"])
     (release.folder / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
                                                   encoding="utf-8")
 
@@ -110,7 +110,7 @@ def publish_findings(release: Release) -> tuple[Findings, pd.DataFrame]:
 def publish_core(release: Release) -> tuple[CoreResult | None, str | None]:
     """reports/core.json: CDISC CORE on the release's XPT files; the error instead when the checker fails."""
     try:
-        return run_core(release.folder / "sdtm", release.reports / "core.json"), None
+        return run_core(release.folder / "sdtm", release.reports / "core.json", release.study), None
     except Exception as exc:  # noqa: BLE001 - an external checker's failure must not stop a release
         return None, f"{type(exc).__name__}: {str(exc)[:300]}"
 
@@ -155,7 +155,7 @@ def release_manifest(release: Release, counts: dict[str, int], steps: dict[str, 
 
 def publish_data_docs(release: Release) -> Path | None:
     """reports/gx/: the GX Data Docs of the run's validations; their index page, if any."""
-    return build_data_docs(release.study.study_id, release.ws.gx_results, release.reports / "gx", release.release_id)
+    return build_data_docs(release.study, release.ws.gx_results, release.reports / "gx", release.release_id)
 
 
 def publish_quality_report(release: Release, manifest: dict, queries: pd.DataFrame, findings_df: pd.DataFrame,
@@ -165,7 +165,7 @@ def publish_quality_report(release: Release, manifest: dict, queries: pd.DataFra
     visits = [(v.visitnum, v.visit) for v in study.visits if v.visitnum is not None]
     write_quality_report(release.reports / "quality.html", manifest=manifest, queries=queries, findings=findings_df,
                          data=SdtmData(release.folder, study.study_id), visits=visits,
-                         completeness_items=load_edit_check_config(study).get("completeness", []),
+                         completeness_items=load_edit_check_config(study).completeness,
                          out=release.ws.out, core=core_result.summary() if core_result else None,
                          gx_docs="gx/index.html" if docs else None)
 

@@ -2,9 +2,9 @@
 
 The engine (PyPI cdisc-rules-engine 0.17.1) needs Python 3.12, so it lives in its own virtualenv
 (`.venv-core`, made by `make core-setup`) and runs as a subprocess of tools/core_runner.py; this
-module prepares its inputs, reads its raw results, applies `core_exceptions.yaml` and writes the
-report. The rules are the engine's cache files, committed xz-compressed in `core_cache/` and
-checked against their SHA-256 by the runner: nothing is fetched and nothing is read from outside
+module prepares its inputs, reads its raw results, applies the study's reviewed exceptions
+(`studies/<study>/quality/core_exceptions.yaml`) and writes the report. The rules are the engine's
+cache files, committed xz-compressed in `core_cache/` and checked against their SHA-256 by the runner: nothing is fetched and nothing is read from outside
 the repository. Issue rows carry what the engine reports (rule, dataset, row, USUBJID, --SEQ,
 the values of the variables the rule looked at); the SDTM datasets hold no MRN, initials or
 names, so neither does the report.
@@ -29,12 +29,12 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from transforms.config import StudyConfig, default_study, load_study
 from transforms.standards.metadata import dataset_meta
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNNER = ROOT / "tools" / "core_runner.py"
 CORE_VENV = ROOT / ".venv-core"
-EXCEPTIONS = Path(__file__).with_name("core_exceptions.yaml")
 STANDARD = "sdtmig/3-4"
 ISSUE_COLUMNS = ["RULE", "DATASET", "ROW", "USUBJID", "SEQ", "VARIABLES", "VALUES", "MESSAGE", "EXCEPTED"]
 # Worst first: a rule's status is the worst of its per-dataset statuses.
@@ -125,9 +125,11 @@ def rule_ids(standard: str = STANDARD) -> tuple[str, ...]:
     return tuple(_runner().load_cache("rules_dictionary.pkl")[standard])
 
 
-def load_exceptions(path: Path = EXCEPTIONS) -> list[CoreException]:
-    """The reviewed exception list (YAML: rule, optional dataset and where, comment)."""
-    entries = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+def load_exceptions(study: StudyConfig) -> list[CoreException]:
+    """The study's reviewed exception list (quality/core_exceptions.yaml: rule, optional dataset and where, comment)."""
+    path = study.study_file("quality/core_exceptions.yaml")
+    entries = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else []
+    entries = entries or []
     return [CoreException(rule=e["rule"], comment=" ".join(str(e.get("comment", "")).split()),
                           dataset=e.get("dataset", ""), where=dict(e.get("where") or {})) for e in entries]
 
@@ -213,10 +215,10 @@ def run_engine(xpt_dir: Path, raw_out: Path, *, python: Path | None = None, jobs
     return json.loads(raw_out.read_text(encoding="utf-8"))
 
 
-def run_core(xpt_dir: Path, report: Path, *, exceptions: Path = EXCEPTIONS, python: Path | None = None,
+def run_core(xpt_dir: Path, report: Path, study: StudyConfig, *, python: Path | None = None,
              jobs: int | None = None, rules: list[str] | None = None, timeout: float = 3600) -> CoreResult:
-    """Run every SDTMIG 3.4 rule on the XPT files, apply the exceptions, write report (.json) and issues (.csv)."""
-    reviewed = load_exceptions(exceptions)
+    """Run every SDTMIG 3.4 rule on the XPT files, apply the study's exceptions, write report (.json) and issues (.csv)."""
+    reviewed = load_exceptions(study)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         raw = run_engine(xpt_dir, Path(tmp) / "raw.json", python=python, jobs=jobs, rules=rules, timeout=timeout)
@@ -272,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("release", type=Path, help="a release folder (or OUT/current)")
     ap.add_argument("--report", type=Path, required=True, help="the JSON report (issues CSV beside it)")
     ap.add_argument("--jobs", type=int)
+    ap.add_argument("--study", help="study id or folder (default: $CDISCFLOW_STUDY, else the only study)")
     args = ap.parse_args(argv)
     sdtm = args.release / "sdtm"
     with tempfile.TemporaryDirectory() as tmp:
@@ -280,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
             manifest = json.loads((args.release / "manifest.json").read_text(encoding="utf-8"))
             xpt_dir = Path(tmp)
             write_release_xpt(sdtm, manifest.get("data_cut"), out_dir=xpt_dir)
-        result = run_core(xpt_dir, args.report, jobs=args.jobs)
+        result = run_core(xpt_dir, args.report, load_study(args.study or default_study()), jobs=args.jobs)
     counts = result.status_counts()
     print(f"{result.engine}: {len(result.rule_status)} rules in {result.seconds} s; "
           + ", ".join(f"{k} {v}" for k, v in counts.items()))

@@ -2,23 +2,32 @@
 from __future__ import annotations
 
 import pandas as pd
-import yaml
 
-from transforms.adam.config import MeldConfig, load_adam_config
+from transforms.adam.adlb import is_screening_visit
 from transforms.adam.derive import meld_score
 from transforms.config import StudyConfig
 from transforms.cdisc.findings import ERROR, WARNING, Finding
+from transforms.config.adam import AdamConfig, load_adam_config
+from transforms.config.quality import (
+    EditCheckConfig,
+    EligibilityAnswer,
+    EligibilityCheck,
+    StratumCheck,
+    load_edit_check_config,
+)
 from transforms.quality.sdtm_data import SdtmData
 
-def screening_meld(data: SdtmData, cfg: dict, meld: MeldConfig) -> pd.DataFrame:
+
+def screening_meld(data: SdtmData, adam: AdamConfig) -> pd.DataFrame:
     """Per subject, the MELD of the latest screening day with creatinine, bilirubin and INR (USUBJID, DATE, MELD)."""
+    meld = adam.meld
     lb = data.get("LB")
     roles = {c.paramcd: role for role, c in meld.components.items()}
     per_mgdl = {role: c.per_mgdl for role, c in meld.components.items()}
     empty = pd.DataFrame(columns=["USUBJID", "DATE", "MELD"])
     if lb.empty:
         return empty
-    sub = lb[(lb["VISITNUM"] == cfg["screening_visitnum"]) & lb["LBTESTCD"].isin(roles) & lb["LBSTRESN"].notna()]
+    sub = lb[is_screening_visit(lb["VISIT"], adam) & lb["LBTESTCD"].isin(roles) & lb["LBSTRESN"].notna()]
     sub = sub.assign(DATE=sub["LBDTC"].str.slice(0, 10), ROLE=sub["LBTESTCD"].map(roles))
     wide = sub.sort_values("LBDTC").pivot_table(index=["USUBJID", "DATE"], columns="ROLE", values="LBSTRESN",
                                                 aggfunc="last").dropna()
@@ -30,19 +39,19 @@ def screening_meld(data: SdtmData, cfg: dict, meld: MeldConfig) -> pd.DataFrame:
     return wide.reset_index().sort_values(["USUBJID", "DATE"]).groupby("USUBJID").tail(1)[["USUBJID", "DATE", "MELD"]]
 
 
-def check_stratum(data: SdtmData, cfg: dict, meld_cfg: MeldConfig) -> list[Finding]:
+def check_stratum(data: SdtmData, cfg: StratumCheck, adam: AdamConfig) -> list[Finding]:
     """The randomization stratum agrees with the MELD computed from screening labs."""
     supp = data.get("SUPPDM")
     if supp.empty:
         return []
-    strata = supp[supp["QNAM"] == cfg["stratum"]["qnam"]].set_index("USUBJID")["QVAL"]
-    meld = screening_meld(data, cfg, meld_cfg).set_index("USUBJID")
+    strata = supp[supp["QNAM"] == cfg.qnam].set_index("USUBJID")["QVAL"]
+    meld = screening_meld(data, adam).set_index("USUBJID")
     dm = data.get("DM").set_index("USUBJID")
     out = []
     for usubjid, stratum in strata.items():
-        if usubjid not in meld.index or stratum not in cfg["stratum"]["ranges"]:
+        if usubjid not in meld.index or stratum not in cfg.ranges:
             continue
-        lo, hi = cfg["stratum"]["ranges"][stratum]
+        lo, hi = cfg.ranges[stratum]
         score = meld.at[usubjid, "MELD"]
         if not lo <= score <= hi:
             row = dm.loc[usubjid].copy()
@@ -58,53 +67,55 @@ def _not_met(data: SdtmData) -> set[tuple[str, str]]:
     return set(zip(ie["USUBJID"], ie["IETESTCD"], strict=True)) if not ie.empty else set()
 
 
-def _screening_values(data: SdtmData, cfg: dict, test: str) -> dict[str, float]:
+def _screening_values(data: SdtmData, adam: AdamConfig, test: str) -> dict[str, float]:
     lb = data.get("LB")
     if lb.empty:
         return {}
-    sub = lb[(lb["VISITNUM"] == cfg["screening_visitnum"]) & (lb["LBTESTCD"] == test) & lb["LBSTRESN"].notna()]
+    sub = lb[is_screening_visit(lb["VISIT"], adam) & (lb["LBTESTCD"] == test) & lb["LBSTRESN"].notna()]
     return dict(sub.sort_values("LBDTC").groupby("USUBJID")["LBSTRESN"].last())
 
 
-def check_eligibility(data: SdtmData, cfg: dict, meld_cfg: MeldConfig, screen_failure: str) -> list[Finding]:
+def check_eligibility(data: SdtmData, cfg: dict[str, EligibilityCheck], adam: AdamConfig,
+                      screen_failure: str) -> list[Finding]:
     """Randomized subjects whose screening data contradict a criterion recorded as met."""
     dm = data.get("DM")
     if dm.empty:
         return []
     randomized = dm[dm["ARMNRS"].fillna("") != screen_failure] if "ARMNRS" in dm else dm
     not_met = _not_met(data)
-    meld = dict(screening_meld(data, cfg, meld_cfg)[["USUBJID", "MELD"]].itertuples(index=False))
+    meld = dict(screening_meld(data, adam)[["USUBJID", "MELD"]].itertuples(index=False))
     out = []
-    for code, rule in cfg["eligibility"].items():
+    for code, rule in cfg.items():
         for _, row in randomized.iterrows():
             u = row["USUBJID"]
             if (u, code) in not_met:
                 continue
-            problem = _criterion_problem(data, cfg, rule, row, meld)
+            problem = _criterion_problem(data, adam, rule, row, meld)
             if problem:
                 out.append(data.finding("DM", row, rule=f"EC-ELIGIBILITY-{code}", field=code, severity=ERROR,
                                         message=f"Eligibility {code} is recorded as met, but {problem}."))
     return out
 
 
-def _criterion_problem(data: SdtmData, cfg: dict, rule: dict, row: pd.Series, meld: dict) -> str | None:
+def _criterion_problem(data: SdtmData, adam: AdamConfig, rule: EligibilityCheck, row: pd.Series,
+                       meld: dict) -> str | None:
     u = row["USUBJID"]
-    if rule["check"] == "age":
+    if rule.check == "age":
         age = row.get("AGE")
-        if pd.notna(age) and not rule["min"] <= age <= rule["max"]:
+        if pd.notna(age) and not rule.min <= age <= rule.max:
             return f"the age is {age:g}"
-    elif rule["check"] == "lab_min":
-        v = _screening_values(data, cfg, rule["test"]).get(u)
-        if v is not None and v < rule["min"]:
-            return f"the screening {rule['test']} is {v:g}"
-    elif rule["check"] == "any_of":
-        values = {t["test"]: _screening_values(data, cfg, t["test"]).get(u) for t in rule["tests"]}
-        if all(values[t["test"]] is not None for t in rule["tests"]) and not any(
-                (values[t["test"]] <= t["max"]) if "max" in t else (values[t["test"]] >= t["min"]) for t in rule["tests"]):
+    elif rule.check == "lab_min":
+        v = _screening_values(data, adam, rule.test).get(u)
+        if v is not None and v < rule.min:
+            return f"the screening {rule.test} is {v:g}"
+    elif rule.check == "any_of":
+        values = {t.test: _screening_values(data, adam, t.test).get(u) for t in rule.tests}
+        if all(values[t.test] is not None for t in rule.tests) and not any(
+                (values[t.test] <= t.max) if t.max is not None else (values[t.test] >= t.min) for t in rule.tests):
             return "the screening " + " and ".join(f"{k} is {v:g}" for k, v in values.items())
-    elif rule["check"] == "meld":
+    elif rule.check == "meld":
         v = meld.get(u)
-        if v is not None and not rule["min"] <= v <= rule["max"]:
+        if v is not None and not rule.min <= v <= rule.max:
             return f"the screening MELD is {v:g}"
     return None
 
@@ -129,15 +140,15 @@ def _screen_failures(data: SdtmData, dsdecod: str) -> set[str]:
     return set(ds.loc[ds["DSDECOD"] == dsdecod, "USUBJID"]) if not ds.empty else set()
 
 
-def check_eligibility_answer(data: SdtmData, cfg: dict, screen_failure: str) -> list[Finding]:
+def check_eligibility_answer(data: SdtmData, cfg: EligibilityAnswer, screen_failure: str) -> list[Finding]:
     """The eligibility answer (SUPPDM IEYN) is given, agrees with the criteria not met, and an ineligible
     subject was not randomized."""
     dm = data.get("DM")
     if dm.empty:
         return []
-    qnam, item, form = cfg["qnam"], cfg["item"], cfg["form"]
+    qnam, item, form = cfg.qnam, cfg.item, cfg.form
     answers, not_met = _eligibility_answers(data, qnam), _criteria_not_met(data)
-    with_form = set(not_met) | _screen_failures(data, cfg["screen_failure_dsdecod"])
+    with_form = set(not_met) | _screen_failures(data, cfg.screen_failure_dsdecod)
     out = []
     for _, row in dm.iterrows():
         u = row["USUBJID"]
@@ -211,22 +222,15 @@ def check_infusion_order(data: SdtmData) -> list[Finding]:
     return out
 
 
-def load_edit_check_config(study: StudyConfig) -> dict:
-    """The study's edit-check configuration."""
-    path = study.study_file("quality/edit_checks.yaml")
-    return yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
-
-
 def run_edit_checks(data: SdtmData, study: StudyConfig) -> list[Finding]:
     """All clinical edit checks configured for the study."""
-    cfg = load_edit_check_config(study)
+    cfg: EditCheckConfig = load_edit_check_config(study)
     out = [*check_visit_windows(data, study), *check_infusion_order(data)]
-    if cfg:
-        meld_cfg = load_adam_config(study).meld  # one MELD for the edit checks and the analysis
-        out += [*check_stratum(data, cfg, meld_cfg),
-                *check_eligibility(data, cfg, meld_cfg, study.screen_failure.armnrs)]
-        if "eligibility_answer" in cfg:
-            out += check_eligibility_answer(data, cfg["eligibility_answer"], study.screen_failure.armnrs)
+    adam = load_adam_config(study)  # one MELD and one screening visit for the edit checks and the analysis
+    if cfg.stratum is not None:
+        out += check_stratum(data, cfg.stratum, adam)
+    if cfg.eligibility:
+        out += check_eligibility(data, cfg.eligibility, adam, study.screen_failure.armnrs)
+    if cfg.eligibility_answer is not None:
+        out += check_eligibility_answer(data, cfg.eligibility_answer, study.screen_failure.armnrs)
     return out
-
-

@@ -1,4 +1,4 @@
-"""Run committed Great Expectations suites (JSON under expectations/) on DataFrames, as findings."""
+"""Run committed Great Expectations suites (JSON under studies/<study>/expectations/) on DataFrames, as findings."""
 from __future__ import annotations
 
 import html
@@ -11,15 +11,20 @@ from typing import Any
 import pandas as pd
 
 from transforms.cdisc.findings import Finding
+from transforms.config import StudyConfig
 from transforms.privacy.scrub import Scrubber
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-EXPECTATIONS = PROJECT_ROOT / "expectations"
+def expectations_dir(study: StudyConfig) -> Path:
+    """The study's committed GX suites folder: studies/<study>/expectations/."""
+    return study.study_file("expectations")
 
 
 @lru_cache(maxsize=4)
-def suites_context(study_id: str):
-    """A file-backed GX context whose expectation store is the study's committed suites folder (read only)."""
+def suites_context(folder: Path):
+    """A file-backed GX context whose expectation store is a private copy of the study's committed suites.
+
+    A copy, because GX writes a store id file into its store folder and studies/ stays read-only.
+    """
     import atexit
     import shutil
     import tempfile
@@ -29,33 +34,35 @@ def suites_context(study_id: str):
 
     root = Path(tempfile.mkdtemp(prefix="cdiscflow-gx-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
+    store = root / "suites"
+    shutil.copytree(folder, store, ignore=shutil.ignore_patterns(".*"))
     gx.get_context(mode="file", project_root_dir=str(root))
     cfg_path = root / "gx" / "great_expectations.yml"
     cfg = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
-    cfg["stores"]["expectations_store"]["store_backend"]["base_directory"] = str(EXPECTATIONS / study_id.lower())
+    cfg["stores"]["expectations_store"]["store_backend"]["base_directory"] = str(store)
     cfg["analytics_enabled"] = False
     cfg_path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     return gx.get_context(mode="file", project_root_dir=str(root))
 
 
-def load_suite(study_id: str, name: str) -> dict[str, Any]:
+def load_suite(study: StudyConfig, name: str) -> dict[str, Any]:
     """A committed suite, read through the file-backed context, as JSON; every expectation accounted for."""
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        suite = suites_context(study_id).suites.get(name)
-    raw = read_suite(suite_path(study_id, name))
+        suite = suites_context(expectations_dir(study)).suites.get(name)
+    raw = read_suite(suite_path(study, name))
     if len(suite.expectations) != len(raw["expectations"]):
         raise RuntimeError(f"suite {name}: {len(suite.expectations)} of {len(raw['expectations'])} expectations "
                            "loaded (an expectation type GX does not know is dropped silently)")
     return raw
 
 
-def suite_path(study_id: str, name: str) -> Path:
+def suite_path(study: StudyConfig, name: str) -> Path:
     """Where a study's suite is committed."""
-    return EXPECTATIONS / study_id.lower() / f"{name}.json"
+    return expectations_dir(study) / f"{name}.json"
 
 
 def read_suite(path: Path) -> dict[str, Any]:
@@ -174,7 +181,7 @@ def findings_from(failed: list[dict[str, Any]], to_finding) -> list[Finding]:
     return out
 
 
-def build_data_docs(study_id: str, results_dir: Path, target: Path, run_name: str) -> Path | None:
+def build_data_docs(study: StudyConfig, results_dir: Path, target: Path, run_name: str) -> Path | None:
     """Render GX Data Docs (suites and this run's results) into `target`; returns its index page."""
     import datetime as dt
     import shutil
@@ -187,7 +194,7 @@ def build_data_docs(study_id: str, results_dir: Path, target: Path, run_name: st
     results = sorted(results_dir.glob("*.json")) if results_dir.exists() else []
     if not results:
         return None
-    ctx = suites_context(study_id)
+    ctx = suites_context(expectations_dir(study))
     run_id = RunIdentifier(run_name=run_name, run_time=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
     for p in results:
         payload = json.loads(p.read_text(encoding="utf-8"))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from transforms.config.quality import CompletenessItem
 from transforms.quality.sdtm_data import SdtmData
 
 SEVERITIES = ["blocking", "error", "warning"]
@@ -39,7 +40,7 @@ def findings_by(queries: pd.DataFrame, column: str) -> pd.DataFrame:
     return t.reset_index().sort_values("total", ascending=False)
 
 
-def completeness(data: SdtmData, visits: list[tuple[float, str]], items: list[dict]) -> pd.DataFrame:
+def completeness(data: SdtmData, visits: list[tuple[float, str]], items: list[CompletenessItem]) -> pd.DataFrame:
     """Per scheduled visit, the share of subjects seen at the visit who have each key result."""
     sv = data.get("SV")
     rows = []
@@ -47,14 +48,14 @@ def completeness(data: SdtmData, visits: list[tuple[float, str]], items: list[di
         seen = set(sv.loc[sv["VISITNUM"] == num, "USUBJID"]) if not sv.empty else set()
         row = {"VISIT": name, "subjects": len(seen)}
         for it in items:
-            df = data.get(it["domain"])
-            label = f"{it['domain']} {it['test']}"
+            df = data.get(it.domain)
+            label = f"{it.domain} {it.test}"
             if df.empty or not seen:
                 row[label] = None
                 continue
-            d = it["domain"]
+            d = it.domain
             res = f"{d}STRESC" if f"{d}STRESC" in df else f"{d}ORRES"
-            have = set(df.loc[(df[f"{d}TESTCD"] == it["test"]) & (df["VISITNUM"] == num) & df[res].notna(), "USUBJID"])
+            have = set(df.loc[(df[f"{d}TESTCD"] == it.test) & (df["VISITNUM"] == num) & df[res].notna(), "USUBJID"])
             row[label] = round(100 * len(have & seen) / len(seen), 1)
         rows.append(row)
     return pd.DataFrame(rows)
@@ -74,7 +75,7 @@ def release_trend(out: Path, current: dict) -> pd.DataFrame:
 
 
 def write_quality_report(path: Path, *, manifest: dict, queries: pd.DataFrame, findings: pd.DataFrame, data: SdtmData,
-                         visits: list[tuple[float, str]], completeness_items: list[dict], out: Path,
+                         visits: list[tuple[float, str]], completeness_items: list[CompletenessItem], out: Path,
                          core: pd.DataFrame | None, gx_docs: str | None) -> None:
     """Write reports/quality.html (figures embedded, nothing fetched from outside)."""
     import matplotlib

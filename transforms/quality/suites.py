@@ -1,7 +1,7 @@
 """Build the study's GX suites (raw EDC, raw LIS per site, SDTM per domain) from its metadata.
 
 The suites are generated from the study's own data (eCRF metadata, lab maps, SDTMIG metadata, CT)
-and committed as GX JSON under expectations/<study>/; a test keeps the committed files in step.
+and committed as GX JSON under studies/<study>/expectations/; a test keeps the committed files in step.
 """
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 
 from transforms.config import StudyConfig, read_csv_rows
 from transforms.odm.metadata import load_metadata
-from transforms.quality.gx_runner import EXPECTATIONS
 from transforms.sdtm.build import sdtm_domains
+from transforms.quality.gx_runner import expectations_dir
 from transforms.sdtm.spec import load_spec
 from transforms.standards import ct
 from transforms.standards.metadata import dataset_meta, variable_meta
@@ -249,9 +249,9 @@ def all_suites(study: StudyConfig) -> dict[str, dict[str, Any]]:
     return suites
 
 
-def write_suites(study: StudyConfig, root: Path = EXPECTATIONS) -> list[Path]:
-    """Write every suite of the study as GX JSON (sorted keys, stable)."""
-    folder = root / study.study_id.lower()
+def write_suites(study: StudyConfig) -> list[Path]:
+    """Write every suite of the study as GX JSON (sorted keys, stable) into studies/<study>/expectations/."""
+    folder = expectations_dir(study)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, suite in all_suites(study).items():

@@ -35,7 +35,7 @@ def validate_raw_edc(items: pd.DataFrame, study: StudyConfig, results: Path | No
     """Raw layer for the EDC snapshot: every item value against the eCRF (GX results scrubbed of identifiers)."""
     if scrubber is None:
         scrubber = Scrubber(items.loc[items["ITEMOID"].isin(study.identifiers.items), "VALUE"].dropna())
-    suite = load_suite(study.study_id, "raw_edc_items")
+    suite = load_suite(study, "raw_edc_items")
 
     def to_finding(meta: dict, kwargs: dict, row: dict | None) -> Finding:
         row = row or {}
@@ -61,7 +61,7 @@ def validate_raw_lab(raw: pd.DataFrame, study: StudyConfig, site: str,
     raw = protect_lab_rows(raw, study.study_id, scrubber or Scrubber(), site)
     raw = raw.assign(SUBJECTKEY=raw["MRN"].map(lambda m: subject_of_mrn.get(m.strip(), "") if isinstance(m, str)
                                                   else ""))
-    suite = load_suite(study.study_id, f"raw_lab_{site.lower()}")
+    suite = load_suite(study, f"raw_lab_{site.lower()}")
     show = {"collection time": "COLLDTM", "report time": "REPORTDTM", "test": "TEST", "result": "RESULT",
             "unit": "UNIT", "status": "STATUS"}
 
@@ -85,10 +85,10 @@ def validate_sdtm_dataset(path: Path, lineage: Path | None, study: StudyConfig,
     name = path.stem.upper()
     from transforms.quality.gx_runner import suite_path
 
-    if not suite_path(study.study_id, f"sdtm_{path.stem}").exists():
+    if not suite_path(study, f"sdtm_{path.stem}").exists():
         return []
     df = pd.read_parquet(path)
-    suite = _applicable(load_suite(study.study_id, f"sdtm_{path.stem}"), set(df.columns))
+    suite = _applicable(load_suite(study, f"sdtm_{path.stem}"), set(df.columns))
     seq = f"{name}SEQ" if not name.startswith("SUPP") else "IDVARVAL"
     keys = [k for k in dataset_meta(name if not name.startswith("SUPP") else "SUPPQUAL").keys
             if k in df and k not in ("STUDYID", "USUBJID")]

@@ -23,10 +23,29 @@ import pandas as pd  # noqa: E402
 from statsmodels.duration.survfunc import SurvfuncRight, survdiff  # noqa: E402
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint  # noqa: E402
 
+from transforms.config import StudyConfig  # noqa: E402
+from transforms.config.adam import AdamConfig, load_adam_config  # noqa: E402
+
 POOLED = "All subjects"
-KM_DAY = 85  # AVAL of a death on randomization + 84 days: the 12-week landmark
 Z95 = 1.959963984540054
-RISK_TIMES = (1, 15, 29, 43, 57, 71, 85)
+RISK_TABLE_EVERY_DAYS = 14  # numbers at risk every two weeks from day 1 to the landmark
+
+
+@dataclass(frozen=True)
+class Landmark:
+    """The time-to-event horizon of the study's ADaM (tte.yaml): the landmark day and the risk-table days."""
+
+    horizon_days: int
+
+    @property
+    def day(self) -> int:
+        """AVAL of an event on the last day of the horizon (start + horizon_days): AVAL = ADT - start + 1."""
+        return self.horizon_days + 1
+
+    @property
+    def risk_times(self) -> tuple[int, ...]:
+        """Days of the numbers-at-risk table: every RISK_TABLE_EVERY_DAYS from day 1, and the landmark."""
+        return tuple(sorted({*range(1, self.day + 1, RISK_TABLE_EVERY_DAYS), self.day}))
 
 
 @dataclass(frozen=True)
@@ -176,8 +195,9 @@ def baseline_section(adsl: pd.DataFrame, blinded: bool) -> str:
     return "<h2>Baseline characteristics (ITT)</h2>" + _table(header, rows)
 
 
-def mortality_section(adtte: pd.DataFrame, blinded: bool, paramcd: str = "DTH12") -> str:
-    """Kaplan-Meier curves with numbers at risk, the day-85 estimate with 95% CI and the log-rank p."""
+def mortality_section(adtte: pd.DataFrame, blinded: bool, paramcd: str, landmark: Landmark) -> str:
+    """Kaplan-Meier curves with numbers at risk, the estimate at the landmark day with 95% CI and the log-rank p."""
+    km_day, risk_times = landmark.day, landmark.risk_times
     d = adtte[adtte["PARAMCD"] == paramcd]
     if d.empty:
         return f"<h2>12-week mortality</h2><p>No {paramcd} records.</p>"
@@ -189,12 +209,12 @@ def mortality_section(adtte: pd.DataFrame, blinded: bool, paramcd: str = "DTH12"
     for name, g in groups:
         t, e = g["AVAL"].to_numpy(float), (g["CNSR"] == 0).to_numpy(int)
         sf = SurvfuncRight(t, e)
-        xs = np.concatenate([[0.0], sf.surv_times, [KM_DAY]])
+        xs = np.concatenate([[0.0], sf.surv_times, [km_day]])
         ys = np.concatenate([[1.0], sf.surv_prob, [sf.surv_prob[-1] if len(sf.surv_prob) else 1.0]])
         ax.step(xs, ys, where="post", label=name)
         cens = g[g["CNSR"] == 1]["AVAL"].to_numpy(float)
         ax.plot(cens, [_surv(sf, c) for c in cens], "|", color=ax.lines[-1].get_color(), markersize=7)
-        p = km_at(t, e, KM_DAY)
+        p = km_at(t, e, km_day)
         rows.append(
             [
                 name,
@@ -204,7 +224,7 @@ def mortality_section(adtte: pd.DataFrame, blinded: bool, paramcd: str = "DTH12"
                 f"{1 - p.surv:.3f} ({1 - p.hi:.3f}-{1 - p.lo:.3f})",
             ]
         )
-        risk.append((name, [int((t >= x).sum()) for x in RISK_TIMES]))
+        risk.append((name, [int((t >= x).sum()) for x in risk_times]))
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("Survival probability")
     ax.set_title("Kaplan-Meier: death within 12 weeks (DTH12)")
@@ -214,15 +234,15 @@ def mortality_section(adtte: pd.DataFrame, blinded: bool, paramcd: str = "DTH12"
     for i, (name, counts) in enumerate(risk):
         y = 0.8 - 0.35 * i
         axr.text(-0.02, y, name, ha="right", va="center", transform=axr.get_yaxis_transform(), fontsize=8)
-        for x, c in zip(RISK_TIMES, counts, strict=True):
+        for x, c in zip(risk_times, counts, strict=True):
             axr.text(x, y, str(c), ha="center", va="center", fontsize=8)
     axr.set_title("Number at risk (day since randomization)", fontsize=8, loc="left")
-    axr.set_xlim(0, KM_DAY + 2)
-    ax.set_xticks(RISK_TIMES)
+    axr.set_xlim(0, km_day + 2)
+    ax.set_xticks(risk_times)
     ax.tick_params(labelbottom=True)
     ax.set_xlabel("Days since randomization (AVAL)")
     text = _table(
-        ["Group", "N", "Deaths", f"KM survival at day {KM_DAY} (95% CI)", f"KM mortality at day {KM_DAY} (95% CI)"],
+        ["Group", "N", "Deaths", f"KM survival at day {km_day} (95% CI)", f"KM mortality at day {km_day} (95% CI)"],
         rows,
     )
     if not blinded and len(groups) == 2:
@@ -230,9 +250,10 @@ def mortality_section(adtte: pd.DataFrame, blinded: bool, paramcd: str = "DTH12"
         chisq, p = survdiff(d["AVAL"].to_numpy(float), (d["CNSR"] == 0).to_numpy(int), arm.to_numpy())
         text += f"<p>Log-rank test (statsmodels survdiff): chi-square {chisq:.3f}, p = {p:.4f}.</p>"
     note = (
-        "<p class=note>Time = AVAL = ADT - randomization date + 1; a death on randomization + 84 days has "
-        f"AVAL {KM_DAY}. Event: death within 84 days, also after a liver transplantation; otherwise censored "
-        "at the earliest of the last-known-alive date, the transplantation and randomization + 84 days. "
+        "<p class=note>Time = AVAL = ADT - randomization date + 1; a death on randomization + "
+        f"{landmark.horizon_days} days has AVAL {km_day}. Event: death within {landmark.horizon_days} days, also "
+        "after a liver transplantation; otherwise censored at the earliest of the last-known-alive date, the "
+        f"transplantation and randomization + {landmark.horizon_days} days. "
         "CI: log(-log) transform of Greenwood's variance.</p>"
     )
     return f"<h2>12-week mortality (primary endpoint, ITT)</h2>{_png(fig)}{text}{note}"
@@ -243,7 +264,7 @@ def _surv(sf: SurvfuncRight, t: float) -> float:
     return 1.0 if idx < 0 else float(sf.surv_prob[idx])
 
 
-def remission_section(adrs: pd.DataFrame, blinded: bool, paramcd: str = "REM12") -> str:
+def remission_section(adrs: pd.DataFrame, blinded: bool, paramcd: str) -> str:
     """Remission rate with Wilson 95% CI per group and, unblinded, the risk difference (Newcomb 95% CI)."""
     d = adrs[adrs["PARAMCD"] == paramcd]
     groups = [(n, g) for n, g in _groups(d, "TRTP", blinded)]
@@ -331,6 +352,7 @@ def render_topline(
     adrs: pd.DataFrame,
     adae: pd.DataFrame,
     blinded: bool,
+    cfg: AdamConfig,
     title: str = "Topline",
 ) -> str:
     """The topline page as HTML text."""
@@ -345,8 +367,9 @@ def render_topline(
         banner,
         consort_section(adsl, blinded),
         baseline_section(adsl, blinded),
-        mortality_section(adtte, blinded),
-        remission_section(adrs, blinded),
+        # The primary time-to-event parameter is the first of tte.yaml.
+        mortality_section(adtte, blinded, cfg.tte.parameters[0].paramcd, Landmark(cfg.tte.horizon_days)),
+        remission_section(adrs, blinded, cfg.remission.paramcd),
         teae_section(adae, adsl, blinded),
     ]
     return (
@@ -358,7 +381,7 @@ def render_topline(
     )
 
 
-def write_topline(adam_dir: Path, out_html: Path, blinded: bool) -> None:
+def write_topline(adam_dir: Path, out_html: Path, study: StudyConfig, blinded: bool) -> None:
     """Write the self-contained topline HTML of the ADaM datasets in adam_dir."""
     read = {n: pd.read_parquet(Path(adam_dir) / f"{n}.parquet") for n in ("adsl", "adtte", "adrs", "adae")}
     if blinded:
@@ -367,9 +390,9 @@ def write_topline(adam_dir: Path, out_html: Path, blinded: bool) -> None:
             for col in ("TRT01P", "TRT01A", "TRTP", "TRTA", "ARM", "ARMCD", "ACTARM", "ACTARMCD", "DOSELVL"):
                 if col in df:
                     df[col] = None
-    study = str(read["adsl"]["STUDYID"].dropna().iloc[0]) if len(read["adsl"]) else ""
     page = render_topline(
-        read["adsl"], read["adtte"], read["adrs"], read["adae"], blinded, f"{study} topline: ADaM summary"
+        read["adsl"], read["adtte"], read["adrs"], read["adae"], blinded, load_adam_config(study),
+        f"{study.study_id} topline: ADaM summary",
     )
     out_html.parent.mkdir(parents=True, exist_ok=True)
     out_html.write_text(page, encoding="utf-8")

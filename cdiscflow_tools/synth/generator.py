@@ -87,7 +87,7 @@ def synthesize(out_dir: Path, subjects: int = 200, seed: int = 20171210, snapsho
 
     truth = {
         "study": md.study_oid,
-        "generator": "transforms.synth",
+        "generator": "cdiscflow_tools.synth",
         "parameters": {"subjects": subjects, "seed": seed, "snapshots": snapshots, "unblinded": unblinded,
                        "plant_errors": plant_errors},
         "data_cut": cut.isoformat(),
