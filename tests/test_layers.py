@@ -26,7 +26,6 @@ LAYERS: list[set[str]] = [
     {"quality", "reports"},  # they check and summarise SDTM and ADaM
     {"pipeline"},
     {"orchestration"},
-    {"synth"},  # generates test drops; only the CLI uses it
     {"cli"},
 ]
 RANK = {pkg: i for i, layer in enumerate(LAYERS) for pkg in layer}
