@@ -6,26 +6,23 @@ from pathlib import Path
 
 import pandas as pd
 
-from transforms.cdisc.dates import derive_study_day
-from transforms.cdisc.findings import WARNING, Finding
-from transforms.cdisc.results import format_number, standardize_result
-from transforms.config import StudyConfig, read_csv_rows
+from transforms.cdisc.results import format_number
+from transforms.config import StudyConfig
 from transforms.ingest.lab import names_path
 from transforms.odm.metadata import load_metadata
 from transforms.privacy.scrub import drop_scrubber
 from transforms.sdtm import dm as dmx
 from transforms.sdtm import trial_design as td
 from transforms.sdtm.context import BuildContext
-from transforms.sdtm.derive import derive_epoch, derive_lobxfl, derive_seq, derive_usubjid
+from transforms.sdtm.derivations import derive_spec_variables
 from transforms.sdtm.edc_records import INTERNAL, RecordMapper, subject_items
+from transforms.sdtm.ex import derive_exdose, derive_extrt
 from transforms.sdtm.lb import lab_records
 from transforms.sdtm.se import build_se
 from transforms.sdtm.spec import MappingSpec, SpecError, load_spec
-from transforms.sdtm.visits import edc_visit_dates, number_visits, visit_of_date, visit_of_event
+from transforms.sdtm.trial_design import TRIAL_DESIGN
+from transforms.sdtm.visits import edc_visit_dates, number_visits
 from transforms.standards.metadata import VariableMeta, dataset_meta, domain_variables, pyarrow_type
-
-TRIAL_DESIGN = ["TA", "TE", "TV", "TI", "TS"]
-
 
 @dataclass
 class BuiltDomain:
@@ -84,49 +81,17 @@ def build_dm_records(ctx: BuildContext) -> pd.DataFrame:
     raw[arms.columns] = arms
     raw["COUNTRY"] = dmx.derive_country(ctx, raw["SITEID"])
     if not ctx.blinded and "derive_planned_dose" in ctx.spec.derived("SUPPDM"):
-        listed = ctx.randomization.set_index("RANDNO")["DOSELVL"]
-        raw["SUPP:PLANDOSE"] = randno_by_row.map(listed).astype("Float64")
+        raw["SUPP:PLANDOSE"] = dmx.derive_planned_dose(ctx, randno_by_row)
     return raw
 
 
 def build_ex_records(ctx: BuildContext) -> pd.DataFrame:
     """EX before shaping: treatment name and planned dose follow the (un)blinding."""
     raw = map_domain(ctx, "EX")
-    study = ctx.study
     if raw.empty:
         return raw
-    if ctx.blinded:
-        raw["EXTRT"] = study.blinded.extrt
-        raw["EXDOSE"], raw["EXDOSU"] = pd.NA, pd.NA
-        return raw
-    rn_col = study.reference_dates.randomization_number
-    randno = subject_items(ctx.items, (ctx.meta.item_group_of_item()[rn_col],))
-    listed = ctx.randomization.set_index("RANDNO")
-    arm = raw["_SUBJECTKEY"].map(randno[rn_col]).map(listed["ARMCD"])
-    raw["EXTRT"] = arm.map(lambda a: study.arms[a].extrt if isinstance(a, str) else pd.NA)
-    raw["EXDOSE"] = raw["_SUBJECTKEY"].map(randno[rn_col]).map(listed["DOSELVL"]).astype("Float64")
-    raw["EXDOSU"] = arm.map(lambda a: study.arms[a].dose_unit if isinstance(a, str) else pd.NA)
-    return raw
-
-
-def derive_dictionary_term(ctx: BuildContext, domain: str, raw: pd.DataFrame) -> pd.DataFrame:
-    """Dictionary-derived terms (--DECOD, --BODSYS) from the study's coding table of verbatim terms."""
-    path = ctx.study.study_file(f"coding/{domain.lower()}_terms.csv")
-    rows = read_csv_rows(path) if path.exists() else []
-    table = {r["VERBATIM"].strip().casefold(): r for r in rows}
-    targets = [c for c in (rows[0].keys() if rows else []) if c != "VERBATIM"]
-    topic = f"{domain}TRT" if f"{domain}TRT" in raw else f"{domain}TERM"
-    if topic not in raw:
-        return raw
-    for t in targets:
-        raw[t] = [table.get(v.strip().casefold(), {}).get(t) if isinstance(v, str) else None for v in raw[topic]]
-        raw[t] = raw[t].astype("string")
-    for i in raw.index:
-        v = raw.at[i, topic]
-        if isinstance(v, str) and v.strip().casefold() not in table:
-            ctx.findings.add(Finding(WARNING, "CODING-UNCODED", raw.at[i, "_SRCFILE"], raw.at[i, "_SRCREC"], topic,
-                                     f"verbatim term is not in the study's coding table {path.name}",
-                                     site=raw.at[i, "_SITEID"], subjid=raw.at[i, "_SUBJECTKEY"], domain=domain))
+    raw["EXTRT"] = derive_extrt(ctx, raw["_SUBJECTKEY"])
+    raw[["EXDOSE", "EXDOSU"]] = derive_exdose(ctx, raw["_SUBJECTKEY"])
     return raw
 
 
@@ -165,68 +130,12 @@ def sv_records(ctx: BuildContext) -> pd.DataFrame:
     })
 
 
-def _standard_findings_result(domain: str, raw: pd.DataFrame) -> None:
-    if f"{domain}ORRES" not in raw:
-        return
-    pairs = [standardize_result(v, 1.0) if isinstance(v, str) else (None, None) for v in raw[f"{domain}ORRES"]]
-    raw[f"{domain}STRESC"] = pd.Series([p[0] if p[0] is not None else o for p, o in
-                                        zip(pairs, raw[f"{domain}ORRES"], strict=True)], index=raw.index,
-                                       dtype="string")
-    raw[f"{domain}STRESN"] = pd.Series([p[1] for p in pairs], index=raw.index, dtype="Float64")
-    raw[f"{domain}STRESU"] = raw.get(f"{domain}ORRESU")
-
-
 def finalize(ctx: BuildContext, domain: str, raw: pd.DataFrame) -> BuiltDomain:
     """Derive the study-wide variables, then shape to SDTMIG order and types."""
-    study = ctx.study
     variables = domain_variables(domain)
     names = [v.name for v in variables]
-    derived = ctx.spec.derived(domain)
-    df = raw.reset_index(drop=True).copy()
-    subject_level = "_SUBJECTKEY" in df and domain not in TRIAL_DESIGN
-    if subject_level:
-        df["USUBJID"] = derive_usubjid(study.study_id, df["_SUBJECTKEY"])
-        ref = ctx.reference.reindex(df["_SUBJECTKEY"]).reset_index(drop=True)
-    df["STUDYID"] = study.study_id
-    df["DOMAIN"] = domain
-    if "derive_standard_result" in derived:
-        _standard_findings_result(domain, df)
-    if "derive_dictionary_term" in derived:
-        df = derive_dictionary_term(ctx, domain, df)
-    if subject_level and "VISITNUM" in names and domain != "SV" and ctx.visits is not None:
-        by_event, by_date = visit_of_event(ctx.visits), visit_of_date(ctx.visits)
-        dtc_col = next((c for c in (f"{domain}DTC", f"{domain}STDTC") if c in df), None)
-        found = []
-        for i in df.index:
-            key = (df.at[i, "_SUBJECTKEY"], df.at[i, "_EVENTOID"], df.at[i, "_EVENTREPEAT"])
-            hit = by_event.get(key)
-            # Only records that come from no eCRF visit (laboratory samples) are placed by date.
-            if hit is None and not df.at[i, "_EVENTOID"] and dtc_col and isinstance(df.at[i, dtc_col], str):
-                hit = by_date.get((df.at[i, "_SUBJECTKEY"], df.at[i, dtc_col][:10]))
-            found.append(hit or (None, None))
-        df["VISITNUM"] = pd.Series([f[0] for f in found], dtype="Float64")
-        df["VISIT"] = pd.Series([f[1] for f in found], dtype="string")
-    if subject_level:
-        for suffix, dy in (("DTC", "DY"), ("STDTC", "STDY"), ("ENDTC", "ENDY")):
-            dtc, dyv = f"{domain}{suffix}", f"{domain}{dy}"
-            if dyv in names and dtc in df:
-                df[dyv] = derive_study_day(df[dtc], ref["RFSTDTC"])
-        base = next((c for c in (f"{domain}DTC", f"{domain}STDTC") if c in df), None)
-        # SE brings the EPOCH of its elements from TA; everywhere else EPOCH is derived from the date.
-        if "EPOCH" in names and base and "EPOCH" not in df:
-            e = study.epochs
-            df["EPOCH"] = derive_epoch(df[base], ref["RFXSTDTC"], ref["RFXENDTC"], e.before_exposure,
-                                       e.during_exposure, e.after_exposure)
-        testcd = f"{domain}TESTCD"
-        if f"{domain}LOBXFL" in names and testcd in df and f"{domain}DTC" in df:
-            result = f"{domain}STRESC" if f"{domain}STRESC" in df else f"{domain}ORRES"
-            df["_RFX"] = ref["RFXSTDTC"]
-            df[f"{domain}LOBXFL"] = derive_lobxfl(df, ["_SUBJECTKEY", testcd], f"{domain}DTC", result, "_RFX",
-                                                  numeric=f"{domain}STRESN")
+    df = derive_spec_variables(ctx, domain, raw.reset_index(drop=True).copy(), names)
     seq = f"{domain}SEQ"
-    if seq in names and "USUBJID" in df:
-        keys = [k for k in dataset_meta(domain).keys if k not in ("STUDYID", "USUBJID", seq) and k in df]
-        df[seq] = derive_seq(df, [*keys, "_SRCFILE", "_SRCREC"]).astype("Int64")
     unknown = [c for c in df.columns if not c.startswith(("_", "SUPP:")) and c not in names]
     if unknown:
         raise SpecError(f"{domain}: variables not in SDTMIG 3.4 {domain}: {unknown}")

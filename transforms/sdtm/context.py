@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -9,7 +10,9 @@ from transforms.cdisc.findings import Findings
 from transforms.config import StudyConfig
 from transforms.odm.metadata import StudyMetadata
 from transforms.privacy.scrub import Scrubber
-from transforms.sdtm.spec import MappingSpec
+
+if TYPE_CHECKING:  # the spec checks its derivation names against builders that read this context
+    from transforms.sdtm.spec import MappingSpec
 
 
 @dataclass

@@ -4,6 +4,17 @@ from __future__ import annotations
 import pandas as pd
 
 from transforms.cdisc.dates import dtc_date, dtc_on_or_before, partial_date_range
+from transforms.cdisc.results import standardize_result
+
+
+def derive_studyid(index: pd.Index, study_id: str) -> pd.Series:
+    """STUDYID: the study's identifier (study.yaml) on every record."""
+    return pd.Series(study_id, index=index, dtype="string")
+
+
+def derive_domain(index: pd.Index, domain: str) -> pd.Series:
+    """DOMAIN: the two-letter code of the dataset on every record."""
+    return pd.Series(domain, index=index, dtype="string")
 
 
 def derive_usubjid(studyid: str, subjid: pd.Series) -> pd.Series:
@@ -72,3 +83,15 @@ def derive_lobxfl(df: pd.DataFrame, by: list[str], dtc: str, result: str, rfxstd
     last = cand.sort_values([*by, "_KEY"], kind="stable").groupby(by, sort=False).tail(1).index
     flag.loc[last] = "Y"
     return flag
+
+
+def derive_standard_result(domain: str, df: pd.DataFrame) -> None:
+    """--STRESC/--STRESN/--STRESU of a findings domain reported in its standard unit: the original result."""
+    if f"{domain}ORRES" not in df:
+        return
+    pairs = [standardize_result(v, 1.0) if isinstance(v, str) else (None, None) for v in df[f"{domain}ORRES"]]
+    df[f"{domain}STRESC"] = pd.Series([p[0] if p[0] is not None else o for p, o in
+                                       zip(pairs, df[f"{domain}ORRES"], strict=True)], index=df.index,
+                                      dtype="string")
+    df[f"{domain}STRESN"] = pd.Series([p[1] for p in pairs], index=df.index, dtype="Float64")
+    df[f"{domain}STRESU"] = df.get(f"{domain}ORRESU")

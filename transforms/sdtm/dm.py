@@ -81,3 +81,9 @@ def derive_arm(ctx: BuildContext, dm: pd.DataFrame, randno: pd.Series) -> pd.Dat
 def derive_country(ctx: BuildContext, siteid: pd.Series) -> pd.Series:
     """COUNTRY (ISO 3166-1 alpha-3) of each subject's site."""
     return siteid.map(lambda s: ctx.study.sites[s].country if s in ctx.study.sites else pd.NA).astype("string")
+
+
+def derive_planned_dose(ctx: BuildContext, randno: pd.Series) -> pd.Series:
+    """SUPPDM.PLANDOSE: the planned dose level (DOSELVL) of each subject's randomization number (unblinded only)."""
+    listed = ctx.randomization.set_index("RANDNO")["DOSELVL"]
+    return randno.map(listed).astype("Float64")

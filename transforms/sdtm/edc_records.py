@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from transforms.cdisc.findings import ERROR, WARNING, Finding, Findings
 from transforms.odm.metadata import StudyMetadata
 from transforms.privacy.scrub import Scrubber, describe, scrub_column
-from transforms.sdtm.spec import MappingSpec, RecordTemplate, VariableRule
+
+if TYPE_CHECKING:  # the spec binds its derivation names to functions of modules that map with it
+    from transforms.sdtm.spec import MappingSpec, RecordTemplate, VariableRule
 
 KEYS = ["SUBJECTKEY", "SITEID", "EVENTOID", "EVENTREPEAT", "FORMOID", "FORMREPEAT", "IGOID", "IGREPEAT"]
 # Internal columns that carry lineage and context through a builder; never written to SDTM.

@@ -4,8 +4,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 from transforms.config import StudyConfig, read_csv_rows
+from transforms.sdtm.derivations import DERIVATIONS
 
 ALGORITHMS = frozenset({
     "subject", "site", "item", "text", "decode", "decode_other", "ct", "const", "const_if",
@@ -70,6 +72,11 @@ class MappingSpec:
         """Names of derivations the spec asks for in a domain (with the study-wide ones)."""
         return {r.source for r in self.rules if r.algorithm == "derived" and r.domain in (domain, "*")}
 
+    def derived_variables(self, domain: str, derivation: str) -> set[str]:
+        """Variables of a domain the spec derives with one derivation (`--DY` of the `*` rows read as AEDY...)."""
+        return {r.variable.replace("--", domain, 1) for r in self.rules
+                if r.algorithm == "derived" and r.source == derivation and r.domain in (domain, "*")}
+
     def supp_rules(self, domain: str) -> list[VariableRule]:
         """Supplemental qualifier rules of a parent domain."""
         return [r for r in self.rules if r.domain == f"SUPP{domain}"]
@@ -85,9 +92,12 @@ def load_spec(study: StudyConfig) -> MappingSpec:
         RecordTemplate(r["DOMAIN"], r["RECORD"], r["ITEMGROUP"], tuple(r["JOIN"].split()), r["WHEN"].strip())
         for r in read_csv_rows(study.study_file("sdtm_records.csv"))
     )
+    spec_path = study.study_file("sdtm_spec.csv")
+    spec_rows = read_csv_rows(spec_path)
+    check_derivations(spec_path, spec_rows)
     rules = tuple(
         VariableRule(r["DOMAIN"], r["RECORD"], r["VARIABLE"], r["ALGORITHM"], r["SOURCE"], r["CODELIST"], r["LABEL"])
-        for r in read_csv_rows(study.study_file("sdtm_spec.csv"))
+        for r in spec_rows
     )
     maps: dict[str, dict[str, str]] = defaultdict(dict)
     ct: dict[str, str] = {}
@@ -98,6 +108,14 @@ def load_spec(study: StudyConfig) -> MappingSpec:
     spec = MappingSpec(records, rules, dict(maps), ct)
     _check(spec)
     return spec
+
+
+def check_derivations(path: Path, rows: list[dict[str, str]]) -> None:
+    """Every `derived` row names a registered derivation (transforms/sdtm/derivations.py)."""
+    for line, r in enumerate(rows, start=2):  # line 1 is the header
+        if r["ALGORITHM"] == "derived" and r["SOURCE"] not in DERIVATIONS:
+            raise SpecError(f"{path}: row {line} ({r['DOMAIN']}.{r['VARIABLE']}): unknown derivation "
+                            f"{r['SOURCE']!r}; registered: {', '.join(sorted(DERIVATIONS))}")
 
 
 def _check(spec: MappingSpec) -> None:

@@ -6,6 +6,8 @@ import pandas as pd
 from transforms.config import read_csv_rows
 from transforms.sdtm.context import BuildContext
 
+TRIAL_DESIGN = ["TA", "TE", "TV", "TI", "TS"]
+
 
 def _rows(ctx: BuildContext, name: str, blinded: bool) -> list[dict[str, str]]:
     build = "blinded" if blinded else "unblinded"

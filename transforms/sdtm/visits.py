@@ -87,3 +87,17 @@ def visit_of_date(visits: pd.DataFrame) -> dict[tuple[str, str], tuple[float, st
             if isinstance(d, str):
                 lookup.setdefault((s, d), (n, name))
     return lookup
+
+
+def derive_visit(df: pd.DataFrame, domain: str, visits: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """VISITNUM and VISIT of each record: its eCRF event, or for a record of no event (a lab sample) its date."""
+    by_event, by_date = visit_of_event(visits), visit_of_date(visits)
+    dtc_col = next((c for c in (f"{domain}DTC", f"{domain}STDTC") if c in df), None)
+    found = []
+    for i in df.index:
+        hit = by_event.get((df.at[i, "_SUBJECTKEY"], df.at[i, "_EVENTOID"], df.at[i, "_EVENTREPEAT"]))
+        # Only records that come from no eCRF visit (laboratory samples) are placed by date.
+        if hit is None and not df.at[i, "_EVENTOID"] and dtc_col and isinstance(df.at[i, dtc_col], str):
+            hit = by_date.get((df.at[i, "_SUBJECTKEY"], df.at[i, dtc_col][:10]))
+        found.append(hit or (None, None))
+    return (pd.Series([f[0] for f in found], dtype="Float64"), pd.Series([f[1] for f in found], dtype="string"))
