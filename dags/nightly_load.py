@@ -91,7 +91,8 @@ def nightly_load(study: settings.StudyEntry) -> None:
         max_active_runs=1,
         tags=[study.study_id, "nightly", "sdtm"],
         params={
-            "drop": Param("", type="string", title="Drop folder",
+            # Optional: the trigger form makes a param that does not allow null a required field.
+            "drop": Param(None, type=["null", "string"], title="Drop folder",
                           description=f"Empty: the study's landing folder ({landing}). Otherwise the folder of "
                                       "the drop to build from, absolute or relative to the landing folder."),
             "full_rebuild": Param(False, type="boolean", title="Full rebuild",

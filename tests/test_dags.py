@@ -102,12 +102,23 @@ def test_schedule_is_configurable(monkeypatch):
 def test_params_for_a_manual_rerun_or_a_full_rebuild(dag):
     from airflow.sdk.exceptions import ParamValidationError
 
-    assert dag.params.validate() == {"drop": "", "full_rebuild": False}
+    assert dag.params.validate() == {"drop": None, "full_rebuild": False}
     params = copy.deepcopy(dag.params)
     params.update({"drop": "/landing/archive/2026-11-20", "full_rebuild": True})
     assert params.validate() == {"drop": "/landing/archive/2026-11-20", "full_rebuild": True}
     with pytest.raises(ParamValidationError):
         params["full_rebuild"] = "yes"
+
+
+def test_params_with_an_empty_default_allow_null_in_the_trigger_form_schema(dag):
+    # The UI builds its trigger form from each param's JSON schema: a param whose type does not allow
+    # null is a required field, and Trigger stays disabled until someone types a value.
+    for name in dag.params:
+        param = dag.params.get_param(name)
+        if param.value in ("", None):
+            types = param.schema.get("type")
+            assert isinstance(types, list) and "null" in types, (name, param.schema)
+    assert dag.params.get_param("drop").value is None
 
 
 def test_retries_with_backoff_but_never_on_rejected_input(dag):

@@ -113,7 +113,7 @@ def run_nightly(exports: Path, out: Path, study: str, full_rebuild: bool = False
     if bag.import_errors:
         raise RuntimeError(f"the DAG file does not load: {bag.import_errors}")
     dag = bag.dags[f"nightly_load_{entry.key}"]
-    dagrun = dag.test(run_conf={"drop": "", "full_rebuild": full_rebuild})
+    dagrun = dag.test(run_conf={"drop": None, "full_rebuild": full_rebuild})
 
     order = {task_id: i for i, task_id in enumerate(dag.task_ids)}
     tis = sorted(dagrun.get_task_instances(), key=lambda ti: (order.get(ti.task_id, 0), ti.map_index))

@@ -21,7 +21,7 @@ from transforms.pipeline import graph
 from transforms.pipeline.publish import input_fingerprint, step_publish
 from transforms.pipeline.steps import BlockingInputError, StepBodies, cleanup, step_land
 from transforms.pipeline.workspace import Workspace
-from transforms.publish.release import current_release, read_manifest
+from transforms.publish.release import current_release, out_lock, read_manifest
 from transforms.sdtm.build import sdtm_domains
 from transforms.sdtm.spec import load_spec
 
@@ -51,7 +51,7 @@ def workspace(run: Run) -> Workspace:
     return Workspace(Path(run["out"]), run["workspace"])
 
 
-def resolve_drop(study_id: str, drop: str) -> Path:
+def resolve_drop(study_id: str, drop: str | None) -> Path:
     """The drop folder of a run: the study's landing folder, or the one a manual run names."""
     landing = landing_dir(study_id)
     if not drop:
@@ -71,7 +71,7 @@ def _sweep_stale_workspaces(out: Path, study_id: str, keep: Path) -> None:
             shutil.rmtree(stale, ignore_errors=True)
 
 
-def land(study_folder: str, run_id: str, drop: str = "", full_rebuild: bool = False) -> Run:
+def land(study_folder: str, run_id: str, drop: str | None = None, full_rebuild: bool = False) -> Run:
     """Find and fingerprint the drop's files; returns the run description later tasks receive."""
     study = load_study_folder(study_folder)
     exports = resolve_drop(study.study_id, drop)
@@ -149,9 +149,12 @@ def publish(run: Run, datasets: Sequence[dict | Sequence[dict]], steps: Sequence
     record = {"land": {"files": run["files"]}, **merged(steps)}
     from transforms.quality.core import core_python
 
-    # CDISC CORE runs on the release whenever its engine is installed (`make core-setup`).
-    release = step_publish(workspace(run), load_study_folder(run["study_folder"]), counts, record,
-                           core=core_python() is not None)
+    # CDISC CORE runs on the release whenever its engine is installed (`make core-setup`). OUT's lock
+    # is held while the release is written, so a command-line run on the same OUT can neither write
+    # beside it nor sweep its partial release away as a killed run's leftover.
+    with out_lock(Path(run["out"])):
+        release = step_publish(workspace(run), load_study_folder(run["study_folder"]), counts, record,
+                               core=core_python() is not None)
     log.info("Published release %s (%d datasets); %s/current points to it.", release.name, len(counts), run["out"])
     return {"release": release.name, "path": str(release), "datasets": counts}
 
