@@ -191,3 +191,24 @@ def test_no_planted_identifier_in_any_output_byte(study, examples, tmp_path):
             if p.suffix == ".xpt":
                 assert "李雷".encode("gb18030") not in data and "李雷".encode("utf-8") not in data, p
     assert checked > 40
+
+
+def test_compound_key_results_are_scrubbed_and_escaped_at_every_leaf():
+    """Compound-key expectations report dicts of values: each string leaf is scrubbed and escaped."""
+    from transforms.privacy.scrub import Scrubber
+    from transforms.quality.gx_runner import redact_result
+
+    payload = "<img src=x onerror=alert(1)>"
+    result = {"expectation_config": {"meta": {"show_value": True}},
+              "result": {"partial_unexpected_list": [{"USUBJID": "S-1", "AETERM": payload},
+                                                     {"USUBJID": "S-2", "AETERM": "call 0010000001"}],
+                         "partial_unexpected_counts": [{"value": {"AETERM": payload}, "count": 2}],
+                         "observed_value": [payload]}}
+    body = redact_result(result, Scrubber(["0010000001"]))["result"]
+    text = repr(body)
+    assert "<img" not in text and "&lt;img src=x onerror=alert(1)&gt;" in text
+    assert "0010000001" not in text
+    assert body["partial_unexpected_counts"][0]["count"] == 2
+    hidden = redact_result({"expectation_config": {"meta": {"show_value": False}},
+                            "result": {"observed_value": ["0010000001"]}}, Scrubber())["result"]
+    assert hidden["observed_value"] == "(hidden)"

@@ -8,11 +8,12 @@ import threading
 from pathlib import Path
 
 import typer
+import yaml
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from transforms.config import default_study, load_study
+from transforms.config import StudyConfig, default_study, load_study
 
 app = typer.Typer(help="cdiscflow: nightly site exports -> CDISC SDTM in Parquet.", no_args_is_help=True,
                   add_completion=False)
@@ -61,6 +62,15 @@ def _study_id(study: str | None) -> str:
         raise _stop("Which study?", str(exc)) from None
 
 
+def _load_study(study: str | None) -> StudyConfig:
+    """The study's configuration; a missing or invalid study folder is a usage error (exit 2), not a traceback."""
+    study_id = _study_id(study)
+    try:
+        return load_study(study_id)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise _stop(f"Cannot load the study configuration of {study_id}.", str(exc)) from None
+
+
 @app.command()
 def run(
     exports: Path = typer.Option(..., exists=True, file_okay=False, help="Folder of the drop (edc/, lab/, randomization/)."),
@@ -79,7 +89,7 @@ def run(
     from transforms.pipeline.steps import BlockingInputError
     from transforms.publish.release import OutputBusyError
 
-    cfg = load_study(_study_id(study))
+    cfg = _load_study(study)
     names = step_names(cfg)
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main else None
@@ -206,7 +216,7 @@ def suites(study: str | None = typer.Option(None, help="Study id or folder; defa
     """Regenerate the study's GX suites (studies/<study>/expectations/*.json) from its metadata and configuration."""
     from transforms.quality.suites import write_suites
 
-    paths = write_suites(load_study(_study_id(study)))
+    paths = write_suites(_load_study(study))
     console.print(f"{len(paths)} suites written to {paths[0].parent}")
 
 

@@ -50,7 +50,7 @@ def read_lab_file(path: Path, site: str, cfg: LabSourceConfig, findings: Finding
     try:
         header = next(reader, None)
     except csv.Error as exc:
-        raise LabFileError(f"{path.name}: line 1 is not CSV the contract describes ({_csv_problem(exc)})") from exc
+        raise LabFileError(f"{path.name}: line 1 is not CSV the contract describes ({csv_problem(exc)})") from exc
     expected = list(cfg.columns)
     if header is None:
         raise LabFileError(f"{path.name}: empty file (no header row)")
@@ -62,7 +62,7 @@ def read_lab_file(path: Path, site: str, cfg: LabSourceConfig, findings: Finding
         records = list(enumerate(reader, start=2))
     except csv.Error as exc:
         raise LabFileError(f"{path.name}: line {reader.line_num} is not CSV the contract describes "
-                           f"({_csv_problem(exc)})") from exc
+                           f"({csv_problem(exc)})") from exc
     for line_no, values in records:
         if not values or all(not v.strip() for v in values):
             continue
@@ -109,7 +109,8 @@ def header_problem(header: list[str], expected: list[str]) -> str:
     return text + ")"
 
 
-def _csv_problem(exc: csv.Error) -> str:
+def csv_problem(exc: csv.Error) -> str:
+    """What is wrong with a CSV file in words (field size, NUL byte, quoting), never quoting its cells."""
     message = str(exc)
     if "field larger than field limit" in message:
         return f"a field is longer than {csv.field_size_limit()} characters"

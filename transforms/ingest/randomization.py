@@ -9,7 +9,7 @@ import pandas as pd
 
 from transforms.cdisc.findings import ERROR, Finding, Findings
 from transforms.config import StudyConfig
-from transforms.ingest.lab import _csv_problem, header_problem
+from transforms.ingest.lab import csv_problem, header_problem
 
 COLUMNS = ["RANDNO", "ARMCD", "DOSELVL", "SRCFILE", "SRCLINE"]
 
@@ -31,7 +31,7 @@ def ingest_randomization(path: Path, study: StudyConfig, out: Path) -> tuple[int
         records = list(reader)
     except csv.Error as exc:
         raise RandomizationFileError(f"{path.name}: line {reader.line_num} is not CSV the contract describes "
-                                     f"({_csv_problem(exc)})") from exc
+                                     f"({csv_problem(exc)})") from exc
     header = [h.strip() for h in (records[0] if records else [])]
     if header != list(cfg.columns):
         raise RandomizationFileError(f"{path.name}: {header_problem(header, list(cfg.columns))}")

@@ -191,7 +191,10 @@ def scan_drop(exports: Path, study: StudyConfig, now: datetime | None = None) ->
             raise DropError(rel_dir or ".", f"folder cannot be read ({exc.strerror})", copy=False) from exc
         for entry in entries:
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
-            mode = entry.stat(follow_symlinks=False).st_mode
+            try:
+                mode = entry.stat(follow_symlinks=False).st_mode
+            except OSError as exc:  # vanished or unreadable between listing and looking at it
+                raise DropError(rel, f"cannot be read ({exc.strerror})", copy=False) from exc
             if not _is_utf8(entry.name):
                 raise DropError(rel, "the name is not valid UTF-8 (the contracts name every file in ASCII)",
                                 copy=stat.S_ISREG(mode))

@@ -11,7 +11,7 @@ import pandas as pd
 from transforms.config import StudyConfig
 from transforms.ingest.edc import SnapshotError, ingest_snapshot
 from transforms.ingest.lab import LabFileError, ingest_site_labs
-from transforms.privacy.pseudonym import pseudonym_key, pseudonymise
+from transforms.privacy.pseudonym import specimen_pseudonym
 from transforms.ingest.randomization import RandomizationFileError, ingest_randomization
 from transforms.land.landing import (
     STAMP_FORMAT,
@@ -145,10 +145,8 @@ def step_ingest_lab(ws: Workspace, study: StudyConfig, site: str) -> dict:
     cfg = study.sites[site].lab
     paths = [_checked_path(ws, landing, f) for f in files]
     try:
-        key = pseudonym_key(study.study_id)
         stats, findings = ingest_site_labs(paths, site, cfg, set(study.lab_tests(site)),
-                                           ws.lab_results(site),
-                                           shown=lambda spec: pseudonymise(spec, key))
+                                           ws.lab_results(site), shown=specimen_pseudonym(study.study_id))
     except (LabFileError, OSError) as exc:
         message = str(exc) if isinstance(exc, LabFileError) else f"cannot be read ({exc.strerror or type(exc).__name__})"
         named = str(exc) if isinstance(exc, LabFileError) else (getattr(exc, "filename", None) or "")

@@ -6,6 +6,8 @@ original number stays in the run's staging only.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import hashlib
 import hmac
 import os
@@ -34,7 +36,13 @@ def pseudonymise(value: str, key: bytes) -> str:
     return PREFIX + hmac.new(key, value.strip().encode("utf-8"), hashlib.sha256).hexdigest()[:DIGITS].upper()
 
 
+def specimen_pseudonym(study_id: str, configured: str | None = None) -> Callable[[str], str]:
+    """The study's specimen-number pseudonym, as one function: LB, lineage and every finding use this one."""
+    key = pseudonym_key(study_id, configured)
+    return lambda value: pseudonymise(value, key)
+
+
 def pseudonymise_specimens(specids: pd.Series, study_id: str, configured: str | None = None) -> pd.Series:
     """A column of specimen/accession numbers replaced by their pseudonyms."""
-    key = pseudonym_key(study_id, configured)
-    return specids.map(lambda v: pseudonymise(v, key) if isinstance(v, str) else v).astype(specids.dtype)
+    shown = specimen_pseudonym(study_id, configured)
+    return specids.map(lambda v: shown(v) if isinstance(v, str) else v).astype(specids.dtype)

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from transforms.adam.adlb import is_screening_visit
-from transforms.adam.derive import meld_score
+from transforms.adam.adlb import is_screening_visit, lab_records, meld_records
 from transforms.config import StudyConfig
 from transforms.cdisc.findings import ERROR, WARNING, Finding
 from transforms.config.adam import AdamConfig, load_adam_config
@@ -19,24 +18,21 @@ from transforms.quality.sdtm_data import SdtmData
 
 
 def screening_meld(data: SdtmData, adam: AdamConfig) -> pd.DataFrame:
-    """Per subject, the MELD of the latest screening day with creatinine, bilirubin and INR (USUBJID, DATE, MELD)."""
-    meld = adam.meld
-    lb = data.get("LB")
-    roles = {c.paramcd: role for role, c in meld.components.items()}
-    per_mgdl = {role: c.per_mgdl for role, c in meld.components.items()}
+    """Per subject, the MELD of the latest screening day with creatinine, bilirubin and INR (USUBJID, DATE, MELD).
+
+    The analysis' own MELD derivation (ADLB) on the screening visit's records: one rule for both.
+    """
     empty = pd.DataFrame(columns=["USUBJID", "DATE", "MELD"])
+    lb = data.get("LB")
     if lb.empty:
         return empty
-    sub = lb[is_screening_visit(lb["VISIT"], adam) & lb["LBTESTCD"].isin(roles) & lb["LBSTRESN"].notna()]
-    sub = sub.assign(DATE=sub["LBDTC"].str.slice(0, 10), ROLE=sub["LBTESTCD"].map(roles))
-    wide = sub.sort_values("LBDTC").pivot_table(index=["USUBJID", "DATE"], columns="ROLE", values="LBSTRESN",
-                                                aggfunc="last").dropna()
-    if wide.empty:
+    lab = lab_records(lb, adam)
+    meld = meld_records(lab[is_screening_visit(lab["VISIT"], adam)], adam)
+    if meld.empty:
         return empty
-    spec = meld.spec()
-    wide["MELD"] = [meld_score(r.creatinine / per_mgdl["creatinine"], r.bilirubin / per_mgdl["bilirubin"],
-                               r.inr / per_mgdl["inr"], spec) for r in wide.itertuples()]
-    return wide.reset_index().sort_values(["USUBJID", "DATE"]).groupby("USUBJID").tail(1)[["USUBJID", "DATE", "MELD"]]
+    out = pd.DataFrame({"USUBJID": meld["USUBJID"], "DATE": meld["ADT"].dt.strftime("%Y-%m-%d"),
+                        "MELD": meld["AVAL"].astype(float)})
+    return out.sort_values(["USUBJID", "DATE"], kind="stable").groupby("USUBJID").tail(1)
 
 
 def check_stratum(data: SdtmData, cfg: StratumCheck, adam: AdamConfig) -> list[Finding]:

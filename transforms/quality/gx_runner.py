@@ -153,21 +153,23 @@ def redact_result(result: dict[str, Any], scrubber: Scrubber) -> dict[str, Any]:
     if not meta.get("show_value", True):
         for k in _VALUE_LISTS:
             body.pop(k, None)
-        if isinstance(body.get("observed_value"), str):
+        if "observed_value" in body:  # a list or a dict of observed values is as revealing as a string
             body["observed_value"] = "(hidden)"
         return result
 
     def safe(value: Any) -> Any:
-        return html.escape(scrubber.scrub(value)[0]) if isinstance(value, str) else value
+        # Compound-key expectations report dicts of values: every string leaf is scrubbed and escaped.
+        if isinstance(value, str):
+            return html.escape(scrubber.scrub(value)[0])
+        if isinstance(value, dict):
+            return {k: safe(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [safe(v) for v in value]
+        return value
 
-    for k in ("unexpected_list", "partial_unexpected_list"):
+    for k in ("unexpected_list", "partial_unexpected_list", "partial_unexpected_counts", "observed_value"):
         if k in body:
-            body[k] = [safe(v) for v in body[k]]
-    if "partial_unexpected_counts" in body:
-        body["partial_unexpected_counts"] = [{**c, "value": safe(c.get("value"))}
-                                             for c in body["partial_unexpected_counts"]]
-    if isinstance(body.get("observed_value"), str):
-        body["observed_value"] = safe(body["observed_value"])
+            body[k] = safe(body[k])
     return result
 
 

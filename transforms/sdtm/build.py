@@ -242,7 +242,3 @@ def build_domain(ctx: BuildContext, staged: Path, domain: str, data_cut: str) ->
         return finalize(ctx, "EX", build_ex_records(ctx))
     return finalize(ctx, domain, map_domain(ctx, domain))
 
-
-def build_all(ctx: BuildContext, staged: Path, data_cut: str) -> dict[str, BuiltDomain]:
-    """Every SDTM domain of the study."""
-    return {d: build_domain(ctx, staged, d, data_cut) for d in sdtm_domains(ctx.spec)}

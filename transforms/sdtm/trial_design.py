@@ -23,7 +23,8 @@ def build_te(ctx: BuildContext) -> pd.DataFrame:
 def build_ta(ctx: BuildContext) -> pd.DataFrame:
     """TA: the planned arms as sequences of elements (a single placeholder arm when blinded)."""
     df = pd.DataFrame(_rows(ctx, "ta.csv", ctx.blinded))
-    elements = dict(zip(build_te(ctx)["ETCD"], build_te(ctx)["ELEMENT"], strict=True))
+    te = build_te(ctx)
+    elements = dict(zip(te["ETCD"], te["ELEMENT"], strict=True))
     df["ELEMENT"] = df["ETCD"].map(elements)
     df["TAETORD"] = df["TAETORD"].astype("int64")
     return df.replace("", pd.NA)
