@@ -24,6 +24,7 @@ LAYERS: list[set[str]] = [
     {"sdtm"},
     {"adam"},
     {"quality", "reports"},  # they check and summarise SDTM and ADaM
+    {"share"},  # de-identified sharing packages of a published release
     {"pipeline"},
     {"orchestration"},
     {"cli"},

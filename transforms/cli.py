@@ -220,5 +220,33 @@ def suites(study: str | None = typer.Option(None, help="Study id or folder; defa
     console.print(f"{len(paths)} suites written to {paths[0].parent}")
 
 
+@app.command()
+def share(
+    release: Path = typer.Option(..., exists=True, file_okay=False, help="A published release, e.g. OUT/current."),
+    to: Path = typer.Option(..., help="Package folder to create (must not exist, or be empty)."),
+    key_out: Path = typer.Option(..., help="Key file (original -> new ids, date offsets): written OUTSIDE the package, never shared."),
+    secret_file: Path | None = typer.Option(None, help="File holding the sharing secret; default $CDISCFLOW_SHARE_SECRET."),
+    study: str | None = typer.Option(None, help="Study id or folder; default: $CDISCFLOW_STUDY, else the only study under studies/."),
+) -> None:
+    """De-identify an unblinded release into an IPD sharing package (rules: studies/<study>/share/).
+
+    Exit code 2: nothing was shared (a blinded or inconsistent release, a variable without a rule, no
+    secret, a non-empty package folder or a key file inside it).
+    """
+    from transforms.share.package import read_secret, share_release
+    from transforms.share.rules import ShareError
+
+    cfg = _load_study(study)
+    try:
+        result = share_release(release, to, key_out, cfg, read_secret(secret_file))
+    except ShareError as exc:
+        raise _stop("Not shared.", str(exc)) from None
+    say(f"Package:  {result.package}  ({result.datasets} datasets, {result.participants} participants, "
+        f"{result.files} files listed in SHA256SUMS)")
+    say(f"Review:   {result.redactions} free-text redactions; smallest k = {result.min_k}, "
+        f"{result.below_threshold} participants below the k threshold (deid/report.html)")
+    say(f"Key:      {key_out.resolve()}  (keep it apart from the package; never share it)")
+
+
 if __name__ == "__main__":
     app()

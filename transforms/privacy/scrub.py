@@ -18,6 +18,9 @@ import pandas as pd
 REDACTED = "[REDACTED]"
 
 IDENTIFIER, EMAIL, PHONE, NATIONAL_ID, BIRTH_DATE = "identifier", "e-mail", "phone number", "national ID", "birth date"
+# Kinds a Scrubber looks for only when asked (`extra=`): sharing data outside the sponsor redacts any
+# name-, date-, address- or ID-number-looking text, which inside the pipeline would hide real content.
+NAME, DATE, ADDRESS, ID_NUMBER = "name", "date", "address", "ID number"
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+\s?@\s?[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
 # Resident identity card: 17 digits and a check character (digit or X).
@@ -29,6 +32,26 @@ _PHONE = re.compile(r"(?<![\dA-Za-z])(?:(?:\+|00)\d{1,3}[\s.\-]*)?(?:\(\s*\d{1,4
 _DATE = r"\d{4}\s*[-./年]\s*\d{1,2}(?:\s*[-./月]\s*\d{1,2}\s*日?)?|\d{1,2}\s*[-./]\s*\d{1,2}\s*[-./]\s*\d{4}|\d{4}\s*年?"
 _BIRTH_DATE = re.compile(r"(?i)(?:\bd\.?\s?o\.?\s?b\.?|\bdate\s+of\s+birth|\bbirth\s*date|\bborn(?:\s+on)?|\bbirthday"
                          r"|出生日期|出生于|出生|生日|生于)\s*[:：=]?\s*(?:" + _DATE + ")")
+# A name after a title or a label ("Dr. Li Wei", "name: Wang Fang", "患者张伟", "李明先生"): a name alone
+# cannot be told from a medical term without a dictionary, so names are found by their context.
+_NAME = re.compile(r"(?i:\b(?:mr|mrs|ms|miss|dr|prof|mister|madam)\.?\s+)[A-Z][A-Za-z'\-]+(?:\s+[A-Z][A-Za-z'\-]+){0,2}"
+                   r"|(?i:\b(?:patient\s+)?name\s*[:：=]\s*)[^\s,;]+(?:\s+[A-Z][A-Za-z'\-]+){0,2}"
+                   r"|(?:姓名|患者|病人|家属)\s*[:：]?\s*[\u4e00-\u9fff]{2,4}"
+                   r"|[\u4e00-\u9fff]{1,3}(?:先生|女士|小姐|医生|大夫|护士)")
+# A calendar date or a year and month (HIPAA: every element of a date but the year identifies).
+_MONTHS = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+_ANY_DATE = re.compile(r"(?<!\d)(?:19|20)\d{2}\s*[-./年]\s*(?:0?[1-9]|1[0-2])(?!\d)(?:\s*(?:[-./]|月)\s*(?:0?[1-9]|[12]\d|3[01])"
+                       r"(?!\d)\s*日?|\s*月)?"
+                       r"|(?<!\d)\d{1,2}\s*[-./]\s*\d{1,2}\s*[-./]\s*(?:19|20)\d{2}(?!\d)"
+                       r"|(?i:(?<![a-z0-9])\d{1,2}\s*" + _MONTHS + r"\s*(?:19|20)\d{2}(?!\d)"
+                       r"|(?<![a-z])" + _MONTHS + r"\s+\d{1,2},?\s+(?:19|20)\d{2}(?!\d))")
+_ADDRESS = re.compile(r"(?i:(?<![0-9a-z])\d+[a-z]?\s+(?:[a-z]+\s+){1,3}(?:street|road|avenue|lane|boulevard|drive|st|rd|ave)"
+                      r"\b\.?)|[\u4e00-\u9fff]{1,12}(?:路|街|巷|弄|村)\s*\d+\s*号(?:\s*\d+\s*[室楼])?")
+# A labelled number (MRN, hospital or ID number) or letters followed by six or more digits.
+_ID_NUMBER = re.compile(r"(?i:\b(?:mrn|id|no|number|hospital\s+no)\s*[.:#：]?\s*)[A-Za-z]{0,3}\d{4,}(?![0-9])"
+                        r"|(?:病历号|住院号|身份证号?|门诊号)\s*[:：]?\s*[A-Za-z]{0,3}\d{4,}"
+                        r"|(?<![0-9A-Za-z])[A-Za-z]{1,3}\d{6,}(?![0-9A-Za-z])")
+EXTRA_PATTERNS = {NAME: _NAME, DATE: _ANY_DATE, ADDRESS: _ADDRESS, ID_NUMBER: _ID_NUMBER}
 _DATE_ONLY = re.compile(r"^(?:\d{4}[\s.\-/]\d{1,2}[\s.\-/]\d{1,2}|\d{1,2}[\s.\-/]\d{1,2}[\s.\-/]\d{4})$")
 
 
@@ -46,7 +69,7 @@ def _normalised(text: str) -> tuple[str, list[int]]:
 class Scrubber:
     """Removes identifiers from free text: all subjects' MRNs, initials and names, and identifier patterns."""
 
-    def __init__(self, identifiers: Iterable[str] = ()) -> None:
+    def __init__(self, identifiers: Iterable[str] = (), extra: Iterable[str] = ()) -> None:
         idents = {unicodedata.normalize("NFKC", i).strip() for i in identifiers if isinstance(i, str)}
         idents = sorted((i for i in idents if len(i) >= 2), key=lambda i: (-len(i), i))
         parts = []
@@ -61,6 +84,10 @@ class Scrubber:
                 parts.append(re.escape(ident))  # a Chinese name: no word boundaries in Chinese
         self._identifiers = re.compile("|".join(parts)) if parts else None
         self.size = len(idents)
+        unknown = set(extra) - set(EXTRA_PATTERNS)
+        if unknown:
+            raise ValueError(f"unknown scrubber kinds: {sorted(unknown)}")
+        self._extra = [(EXTRA_PATTERNS[k], k) for k in EXTRA_PATTERNS if k in set(extra)]
 
     def scrub(self, text: str) -> tuple[str, Counter[str]]:
         """`text` with every identifier replaced by [REDACTED]; and how many of each kind were removed."""
@@ -70,7 +97,7 @@ class Scrubber:
         norm, where = _normalised(text)
         spans: list[tuple[int, int, str]] = []
         patterns = [(self._identifiers, IDENTIFIER), (_EMAIL, EMAIL), (_BIRTH_DATE, BIRTH_DATE),
-                    (_NATIONAL_ID, NATIONAL_ID), (_PHONE, PHONE)]
+                    (_NATIONAL_ID, NATIONAL_ID), *self._extra, (_PHONE, PHONE)]
         for pattern, kind in patterns:
             if pattern is None:
                 continue
