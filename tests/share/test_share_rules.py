@@ -81,3 +81,45 @@ def test_the_sharing_scrubber_leaves_medical_text(text):
 
 def test_the_pipeline_scrubber_is_unchanged_without_extra_kinds():
     assert Scrubber([]).scrub("seen by Dr. Li Wei on 2018-01-15") == ("seen by Dr. Li Wei on 2018-01-15", {})
+
+
+def _context(date_mode: str):
+    from transforms.share.apply import Context
+    from transforms.share.ids import subject_key
+
+    cfg = load_share_config(STUDY_SHARE / "share.yaml").model_copy(update={"date_mode": date_mode})
+    key = subject_key({"S-01-001"}, {"S-01-001": "01-001"}, "S", "P", b"k" * 16, {"S-01-001": -2000})
+    return Context(rules=load_rules(STUDY_SHARE / "deid_rules.csv"), cfg=cfg, secret=b"k" * 16, key=key,
+                   sites={}, scrubber=sharing_scrubber(["S-01-001", "01-001"]), id_guard=Scrubber(["S-01-001", "01-001"]))
+
+
+def _ae():
+    import pyarrow as pa
+
+    return pa.table({"STUDYID": ["S"], "DOMAIN": ["AE"], "USUBJID": ["S-01-001"], "AESEQ": [1],
+                     "AETERM": ["HEADACHE"], "AESTDTC": ["2018-01-10T08:30"], "AEENDTC": ["2018-02"], "AESTDY": [3]})
+
+
+def test_offset_mode_shifts_and_study_day_mode_removes_dates():
+    from transforms.share.apply import deidentify
+
+    shifted, _, _ = deidentify("AE", _ae(), _context("offset"))
+    row = shifted.to_pylist()[0]
+    # 2018-01-10 - 2000 days = 2012-07-20; 2018-02-15 - 2000 days = 2012-08-25 (2012 and 2016 are leap years)
+    assert (row["AESTDTC"], row["AEENDTC"], row["AESTDY"]) == ("2012-07-20T08:30", "2012-08", 3)
+    assert (row["USUBJID"], row["AETERM"]) == ("S-P0001", "HEADACHE")
+    days, reports, _ = deidentify("AE", _ae(), _context("study_day"))
+    assert "AESTDTC" not in days.column_names and "AEENDTC" not in days.column_names
+    assert days.column("AESTDY").to_pylist() == [3]
+    assert {r.variable for r in reports if r.rule == "offset_date"} == {"AESTDTC", "AEENDTC"}
+
+
+def test_a_kept_variable_holding_a_participant_id_stops_the_package():
+    import pyarrow as pa
+
+    from transforms.share.apply import deidentify
+    from transforms.share.rules import ShareError
+
+    table = _ae().append_column("AEOUT", pa.array(["RECOVERED, see 01-001"]))
+    with pytest.raises(ShareError, match="AE.AEOUT"):
+        deidentify("AE", table, _context("offset"))
