@@ -241,6 +241,9 @@ def share(
         result = share_release(release, to, key_out, cfg, read_secret(secret_file))
     except ShareError as exc:
         raise _stop("Not shared.", str(exc)) from None
+    except OSError as exc:
+        raise _stop("Not shared: file system error.", f"{exc.strerror or exc}; the staging folder was removed "
+                    "and no package or key file was written.") from None
     say(f"Package:  {result.package}  ({result.datasets} datasets, {result.participants} participants, "
         f"{result.files} files listed in SHA256SUMS)")
     say(f"Review:   {result.redactions} free-text redactions; smallest k = {result.min_k}, "

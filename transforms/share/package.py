@@ -126,7 +126,11 @@ def share_release(release: Path, pkg: Path, key_out: Path, study: StudyConfig, s
         if pkg.exists():
             pkg.rmdir()  # empty, checked above
         stage.rename(pkg)
-        os.replace(key_tmp, key_out)
+        try:
+            os.replace(key_tmp, key_out)
+        except BaseException:
+            shutil.rmtree(pkg, ignore_errors=True)  # the sponsor must hold the key of every package it ships
+            raise
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         key_tmp.unlink(missing_ok=True)
