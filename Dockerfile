@@ -1,10 +1,9 @@
-# The cdiscflow image: Airflow 3.3.2 (official slim image, Python 3.11), every library pinned by
+# The cdiscflow image: Airflow 3.3.2 (official slim image, Python 3.11), every library pinned with its hash by
 # deploy/requirements.txt, and the project installed in /opt/cdiscflow. One image for every
 # Airflow service of docker-compose.yml. Build: `docker compose build`.
 ARG AIRFLOW_VERSION=3.3.2
 ARG PYTHON_VERSION=3.11
 FROM apache/airflow:slim-${AIRFLOW_VERSION}-python${PYTHON_VERSION}
-ARG AIRFLOW_VERSION
 
 USER root
 RUN mkdir -p /opt/cdiscflow /data/landing /data/out \
@@ -12,10 +11,11 @@ RUN mkdir -p /opt/cdiscflow /data/landing /data/out \
     && chmod -R g+rwX /opt/cdiscflow /data
 USER airflow
 
-# Libraries first, so that a code change does not reinstall them. Pinning apache-airflow again keeps
-# pip from moving the image's own Airflow.
+# Libraries first, so that a code change does not reinstall them: exactly the hash-pinned lock (it
+# holds apache-airflow at the image's version, so pip cannot move it), nothing resolved at build time.
 COPY --chown=airflow:0 deploy/requirements.txt /opt/cdiscflow/deploy/requirements.txt
-RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" -r /opt/cdiscflow/deploy/requirements.txt
+RUN pip install --no-cache-dir --require-hashes --no-deps -r /opt/cdiscflow/deploy/requirements.txt \
+    && pip check
 
 COPY --chown=airflow:0 pyproject.toml README.md /opt/cdiscflow/
 COPY --chown=airflow:0 transforms /opt/cdiscflow/transforms

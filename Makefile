@@ -4,15 +4,18 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 DEMO   ?= demo
 
-.PHONY: setup demo test clean
+.PHONY: setup demo test clean lock
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml deploy/requirements-ci.txt
 	$(PYTHON) -c 'import sys; assert (3, 11) <= sys.version_info[:2] < (3, 13), "Python 3.11 or 3.12 needed"'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	# The exact, hash-pinned set (deploy/requirements-ci.txt), then the project itself on top of it.
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r deploy/requirements-ci.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip check
 	touch $@
 
 demo: setup
@@ -23,6 +26,11 @@ demo: setup
 # CI=true makes tests that need the CORE engine (Python 3.12) or PostgreSQL/Redis fail instead of skip.
 test: setup core-setup
 	$(PY) -m pytest
+
+# Re-resolve the locks after a change to pyproject.toml's dependencies (needs the package index).
+lock:
+	$(PY) -m pip install --quiet pip-tools
+	$(PY) deploy/lock.py
 
 clean:
 	rm -rf $(DEMO) .pytest_cache

@@ -47,11 +47,11 @@ def _port_open(host: str, port: int) -> bool:
 
 
 def _missing() -> str | None:
-    for module in ("psycopg2", "redis", "airflow.providers.celery"):
+    for module in ("psycopg", "redis", "airflow.providers.celery"):
         try:
             __import__(module)
         except ImportError:
-            return f"Python package for {module} is not installed (pip install -e '.[test]')"
+            return f"Python package for {module} is not installed (make setup installs deploy/requirements-ci.txt)"
     if not _port_open(PG["host"], PG["port"]):
         return "PostgreSQL is not listening on 127.0.0.1:5432"
     if not _port_open(*REDIS):
@@ -77,11 +77,10 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def database(services) -> Iterator[str]:
     """A fresh PostgreSQL database for this test run, dropped afterwards."""
-    import psycopg2
+    import psycopg
 
     name = f"cdiscflow_test_{os.getpid()}"
-    admin = psycopg2.connect(dbname="postgres", **PG)
-    admin.autocommit = True
+    admin = psycopg.connect(dbname="postgres", autocommit=True, **PG)
     with admin.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         cur.execute(f"CREATE DATABASE {name}")
@@ -123,8 +122,8 @@ class Cluster:
 
 
 def _env(home: Path, database: str, api_port: int, queue: str, landing: Path, out: Path) -> dict[str, str]:
-    # SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3: name the driver that is installed.
-    db = f"postgresql+psycopg2://{PG['user']}@{PG['host']}:{PG['port']}/{database}"
+    # psycopg 3, named as docker-compose.yml names it.
+    db = f"postgresql+psycopg://{PG['user']}@{PG['host']}:{PG['port']}/{database}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CDISCFLOW"))}
     return env | {
         "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
@@ -300,7 +299,7 @@ def test_compose_has_the_celery_topology_on_one_built_image(compose):
         assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
         assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
         assert env["AIRFLOW__CELERY__BROKER_URL"].endswith("@redis:6379/0")
-        assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql+psycopg2://")
+        assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql+psycopg://")
         assert int(env["AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT"]) > LONGEST_TASK_SECONDS
         assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "false"
         # The same secrets everywhere (JWTs for the Execution API, Fernet for the database).
@@ -340,21 +339,98 @@ def test_every_required_setting_is_in_env_example_and_env_is_not_committed(compo
     assert tracked.strip() == ""
 
 
-def test_image_pins_every_library_and_matches_pyproject():
+def _lock(name: str) -> dict[str, tuple[str, list[str]]]:
+    """A hash-pinned lock of deploy/: normalized name -> (version, hashes)."""
+    text = (ROOT / "deploy" / name).read_text(encoding="utf-8")
+    entries = {}
+    for block in re.split(r"\n(?=[A-Za-z0-9])", text):
+        head = re.match(r"([A-Za-z0-9][\w.\-]*)(?:\[[\w,\-]+\])?==([^\s\\]+)", block)
+        if head:
+            entries[re.sub(r"[-_.]+", "-", head[1]).lower()] = (head[2], re.findall(r"--hash=sha256:([0-9a-f]{64})", block))
+    return entries
+
+
+def _requirements(extras: set[str]) -> list:
+    """pyproject's core requirements and those of the extras named (following cdiscflow[...] references)."""
     import tomllib
 
-    docker = (ROOT / "Dockerfile").read_text(encoding="utf-8")
-    pins = dict(line.split("==", 1) for line in (ROOT / "deploy" / "requirements.txt").read_text().splitlines()
-                if line and not line.startswith("#"))
-    assert all(re.fullmatch(r"[\w.+-]+", v) for v in pins.values())
+    from packaging.requirements import Requirement
+
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    norm = {re.sub(r"[-_.]+", "-", k).lower(): v for k, v in pins.items()}
-    for dep in project["dependencies"]:
-        name, version = re.match(r"([\w.-]+)(?:\[[^\]]*\])?\s*(?:==\s*([^;\s]+))?", dep).groups()
-        if version:
-            assert norm.get(re.sub(r"[-_.]+", "-", name).lower()) == version, \
-                f"deploy/requirements.txt is stale for {dep}: regenerate it (see its header)"
-    airflow = norm["apache-airflow"]
+    reqs, todo, seen = [Requirement(d) for d in project["dependencies"]], set(extras), set()
+    while todo:
+        extra = todo.pop()
+        seen.add(extra)
+        for dep in project["optional-dependencies"][extra]:
+            req = Requirement(dep)
+            if req.name == "cdiscflow":
+                todo |= req.extras - seen
+            else:
+                reqs.append(req)
+    return reqs
+
+
+@pytest.mark.parametrize("lock, extras", [("requirements.txt", {"celery", "reports"}),
+                                          ("requirements-ci.txt", {"test"})])
+def test_locks_pin_with_hashes_every_requirement_of_pyproject(lock, extras):
+    entries = _lock(lock)
+    assert entries and all(hashes for _, hashes in entries.values()), f"{lock}: a package without --hash"
+    for req in _requirements(extras):
+        name = re.sub(r"[-_.]+", "-", req.name).lower()
+        assert name in entries, f"deploy/{lock} lacks {req}: run `make lock`"
+        assert req.specifier.contains(entries[name][0], prereleases=True), \
+            f"deploy/{lock} pins {name}=={entries[name][0]}, outside pyproject's {req}: run `make lock`"
+        for extra_pkg in {"redis": ["redis"], "binary": ["psycopg-binary"]}.get(next(iter(req.extras), ""), []):
+            assert extra_pkg in entries, f"deploy/{lock} lacks {extra_pkg} for {req}"
+
+
+def test_library_requirements_are_ranges_and_services_are_extras():
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    core = {Requirement(d).name.lower() for d in project["dependencies"]}
+    assert not {"apache-airflow", "celery", "statsmodels", "scipy", "pytest"} & core
+    assert not any(str(Requirement(d).specifier).startswith("==") for d in project["dependencies"])
+    assert {"airflow", "celery", "reports", "test"} <= set(project["optional-dependencies"])
+    text = "\n".join((ROOT / p).read_text(encoding="utf-8") for p in
+                     ("pyproject.toml", "docker-compose.yml", "deploy/requirements.txt", "deploy/requirements-ci.txt"))
+    assert "psycopg2" not in text, "psycopg2-binary is not for production: psycopg 3 only"
+
+
+def test_image_and_setup_install_exactly_the_locks():
+    docker = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    airflow = _lock("requirements.txt")["apache-airflow"][0]
     assert f"ARG AIRFLOW_VERSION={airflow}" in docker and "FROM apache/airflow:slim-${AIRFLOW_VERSION}" in docker
-    assert "-r /opt/cdiscflow/deploy/requirements.txt" in docker and "pip install --no-cache-dir --no-deps -e" in docker
-    assert {"apache-airflow-providers-celery", "psycopg2-binary", "asyncpg", "redis"} <= set(norm)
+    assert "--require-hashes --no-deps -r /opt/cdiscflow/deploy/requirements.txt" in docker
+    assert "pip install --no-cache-dir --no-deps -e" in docker
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "--require-hashes --no-deps -r deploy/requirements-ci.txt" in makefile
+    assert _lock("requirements-ci.txt")["apache-airflow"][0] == airflow
+
+
+def test_library_runs_without_the_optional_extras(tmp_path):
+    """A plain `pip install cdiscflow`: the CLI and the pipeline import with Airflow, Celery and statsmodels absent."""
+    code = (
+        "import sys\n"
+        "for name in ('airflow', 'celery', 'statsmodels', 'scipy', 'psycopg', 'asyncpg'):\n"
+        "    sys.modules[name] = None  # what an absent package looks like to import and find_spec\n"
+        "import transforms.cli, transforms.pipeline.run, transforms.pipeline.publish\n"
+        "from typer.testing import CliRunner\n"
+        "r = CliRunner().invoke(transforms.cli.app, ['nightly', '--exports', '.', '--out', 'y'])\n"
+        "print(r.exit_code, r.output.replace(chr(10), ' '))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.startswith("2 ") and "cdiscflow[airflow]" in done.stdout
+
+
+def test_release_without_the_reports_extra_says_why_topline_is_missing(monkeypatch):
+    from transforms.pipeline.publish import Release, publish_topline
+
+    monkeypatch.setitem(sys.modules, "statsmodels", None)
+    release = Release(*([None] * 8))
+    manifest: dict = {"blinded": False}
+    publish_topline(release, manifest)
+    assert "cdiscflow[reports]" in manifest["topline"]

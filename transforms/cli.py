@@ -182,6 +182,11 @@ def nightly(
     verbose: bool = typer.Option(False, help="Show Airflow's task logs, not only warnings and errors."),
 ) -> None:
     """Run the study's nightly Airflow DAG in this process (dag.test(), SQLite metadata in .airflow/)."""
+    import importlib.util
+
+    if importlib.util.find_spec("airflow") is None:  # a plain `pip install cdiscflow` has no Airflow
+        say("`nightly` needs Airflow: pip install 'cdiscflow[airflow]', or use `cdiscflow run`.", "bold red")
+        raise typer.Exit(code=2)
     from transforms.orchestration.local import run_nightly
 
     study = _study_id(study)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -26,7 +27,6 @@ from transforms.quality.gx_runner import build_data_docs
 from transforms.quality.queries import build_queries, defuse_formula, read_previous_queries, write_queries, xml_safe
 from transforms.quality.report import write_quality_report
 from transforms.quality.sdtm_data import SdtmData
-from transforms.reports.topline import write_topline
 
 
 @dataclass(frozen=True)
@@ -80,9 +80,19 @@ def _assemble_release(release: Release, counts: dict[str, int], steps: dict[str,
     docs = publish_data_docs(release)
     publish_quality_report(release, manifest, queries, findings_df, core_result, docs)
     if (release.folder / "adam").exists():
-        write_topline(release.folder / "adam", release.reports / "topline.html", release.study, blinded=manifest["blinded"])
+        publish_topline(release, manifest)
     (release.folder / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
                                                   encoding="utf-8")
+
+
+def publish_topline(release: Release, manifest: dict) -> None:
+    """reports/topline.html, when the statistics of the `reports` extra are installed (else the manifest says so)."""
+    if importlib.util.find_spec("statsmodels") is None:
+        manifest["topline"] = "not written: its statistics need the reports extra (pip install 'cdiscflow[reports]')"
+        return
+    from transforms.reports.topline import write_topline
+
+    write_topline(release.folder / "adam", release.reports / "topline.html", release.study, blinded=manifest["blinded"])
 
 
 def publish_datasets(release: Release) -> list[str]:
