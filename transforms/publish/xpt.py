@@ -259,14 +259,16 @@ def check_limits(ds: XptDataset) -> None:
                                 "the range of an XPT (IBM) double")
 
 
-def write_dataset(ds: XptDataset, xpt_path: Path, data_cut: str | date | None = None) -> None:
-    """Write one dataset as XPT v5 (checked against the limits, header timestamps fixed)."""
+def write_dataset(ds: XptDataset, xpt_path: Path, data_cut: str | date | None = None,
+                  variable_format: dict[str, str] | None = None) -> None:
+    """Write one dataset as XPT v5 (checked against the limits, header timestamps fixed; SAS formats if given)."""
     check_limits(ds)
     xpt_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = xpt_path.with_name(f".{xpt_path.name}.tmp")
     pyreadstat.write_xport(ds.frame, tmp, file_label=ds.label,
                            column_labels=[ds.labels.get(c, "") for c in ds.frame.columns],
-                           table_name=ds.name, file_format_version=5)
+                           table_name=ds.name, file_format_version=5,
+                           **({"variable_format": variable_format} if variable_format else {}))
     data = bytearray(tmp.read_bytes())
     stamp = sas_stamp(data_cut)
     for at in _STAMP_OFFSETS:
