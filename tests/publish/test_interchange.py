@@ -23,7 +23,7 @@ from cdiscflow_tools.synth import synthesize
 from transforms.pipeline.run import run_pipeline
 from transforms.publish.dataset_json import dataset_json_schema
 from transforms.publish.define_xml import define_schema_path
-from transforms.publish.interchange import write_interchange
+from transforms.publish.interchange import write_adam_xpt, write_interchange
 from transforms.publish.xpt import read_xpt
 
 N = 30
@@ -95,7 +95,8 @@ def test_adam_xpt_reads_back_equal(release):
         df, meta = read_xpt(path.with_suffix(".xpt"))
         table = pq.read_table(path)
         assert meta.table_name == dataset_name(path)
-        assert list(df.columns) == table.column_names, path.name  # no ADaM text here is over 200 bytes
+        # Every Parquet column, in order; text over 200 bytes would add continuation columns <NAME>1...
+        assert [c for c in df.columns if c in table.column_names] == table.column_names, path.name
         for f in table.schema:
             assert len(f.name) <= 8 and len(meta.column_names_to_labels[f.name].encode()) <= 40
             assert meta.column_names_to_labels[f.name] == f.metadata[b"label"].decode()[:40]
@@ -107,7 +108,8 @@ def test_adam_xpt_reads_back_equal(release):
                 assert meta.original_variable_types[f.name] == "DATETIME20"
                 assert [None if pd.isna(v) else pd.Timestamp(v).to_pydatetime() for v in got] == want, f.name
             elif pa.types.is_string(f.type):
-                assert got == ["" if v is None else v for v in want], (path.name, f.name)
+                assert all(g == ("" if w is None else w) or w.startswith(g) and len(w.encode()) > 200
+                           for g, w in zip(got, want, strict=True)), (path.name, f.name)
             else:
                 assert [None if pd.isna(v) else v for v in got] == want, (path.name, f.name)
 
@@ -119,6 +121,23 @@ def test_adam_xpt_dates_are_sas_day_numbers(release):
     for d, n in zip(raw["TRTSDT"], numbers["TRTSDT"], strict=True):
         if not pd.isna(n):
             assert SAS_EPOCH + timedelta(days=int(n)) == d
+
+
+def test_adam_text_over_200_bytes_continues_in_numbered_columns(tmp_path):
+    term = "肝" * 70 + " " + "性脑病" * 10  # 210 + 1 + 90 bytes in UTF-8
+    schema = pa.schema([pa.field("USUBJID", pa.string(), metadata={"label": "Unique Subject Identifier"}),
+                        pa.field("AETERM", pa.string(), metadata={"label": "Reported Term for the Adverse Event"}),
+                        pa.field("ASTDT", pa.date32(), metadata={"label": "Analysis Start Date"})],
+                       metadata={"dataset": "ADAE", "label": "Adverse Events Analysis Dataset", "keys": "USUBJID"})
+    pq.write_table(pa.table([["S-1", "S-2"], [term, "ASCITES"], [date(2018, 1, 5), None]], schema=schema),
+                   tmp_path / "adae.parquet")
+    write_adam_xpt(tmp_path, "2019-01-01")
+    df, meta = read_xpt(tmp_path / "adae.xpt")
+    assert list(df.columns) == ["USUBJID", "AETERM", "AETERM1", "ASTDT"]
+    assert df["AETERM"].tolist() == ["肝" * 66, "ASCITES"]  # 198 bytes: the next 3-byte character would not fit
+    assert df["AETERM1"].tolist() == ["肝" * 4 + " " + "性脑病" * 10, ""]
+    assert meta.column_names_to_labels["AETERM1"] == "Reported Term for the Adverse Event 1"
+    assert df["ASTDT"].iloc[0] == date(2018, 1, 5) and pd.isna(df["ASTDT"].iloc[1])
 
 
 @pytest.mark.parametrize("standard", ["sdtm", "adam"])

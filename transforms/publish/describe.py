@@ -162,6 +162,17 @@ def _typed(name: str, col: pa.ChunkedArray, has_xpt: bool) -> dict:
     return {"data_type": "float", "json_type": "double", "length": total, "json_length": None, "digits": after}
 
 
+def _long_text_comment(v: Variable, dataset: str, standard: str) -> None:
+    """Say where text over 200 bytes goes in the XPT (the Parquet and Dataset-JSON keep it whole)."""
+    if v.json_type != "string" or not v.json_length or v.json_length <= MAX_XPT_BYTES:
+        return
+    where = (f"{v.name}1, {v.name}2 ... of {dataset}" if standard == "ADaM" or dataset == "TS"
+             else f"SUPP{dataset.removeprefix('SUPP')} QNAM {v.name}1, {v.name}2 ... (SDTMIG 3.4 4.5.3.2)")
+    note = (f"Text up to {v.json_length} bytes: the XPT keeps the first {MAX_XPT_BYTES} bytes and the rest "
+            f"continues in {where}; Parquet and Dataset-JSON hold the whole text.")
+    v.comment = f"{v.comment} {note}" if v.comment else note
+
+
 def _words(derivation: str) -> str:
     """A derivation's registered name in words, when the spec gives no note ('derive_rfstdtc' -> 'RFSTDTC')."""
     return derivation.removeprefix("derive_").replace("_", " ").upper() if derivation.startswith("derive_") else derivation
@@ -295,6 +306,8 @@ def describe_sdtm(folder: Path, study: StudyConfig, blinded: bool) -> Descriptio
             sv = std.get(f.name)
             v.mandatory = bool(sv and sv.core == "Req") or v.key_sequence is not None
             v.role = sv.role if sv and sv.role else None
+            if has_xpt:
+                _long_text_comment(v, name, "SDTM")
             variables.append(v)
         _value_level(name, table, variables, has_xpt)
         class_ = "RELATIONSHIP" if name.startswith("SUPP") else ds_meta.class_
@@ -438,6 +451,8 @@ def describe_adam(folder: Path, study: StudyConfig, blinded: bool) -> Descriptio
             if f.name in keys:
                 v.key_sequence = keys.index(f.name) + 1
             v.mandatory = v.key_sequence is not None
+            if has_xpt:
+                _long_text_comment(v, name, "ADaM")
             variables.append(v)
         structure = meta.get("structure", spec.structure if spec else "ADAM OTHER")
         comment = None

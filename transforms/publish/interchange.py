@@ -22,7 +22,7 @@ from transforms.publish.dataset_json import write_dataset_json
 from transforms.publish.define_xml import write_define
 from transforms.publish.describe import blind, describe_adam, describe_sdtm
 from transforms.publish.parquet import read_labels
-from transforms.publish.xpt import MAX_CHAR_BYTES, XPT_ENCODING, XptDataset, _split_into_columns, write_dataset
+from transforms.publish.xpt import MAX_CHAR_BYTES, XPT_ENCODING, XptDataset, split_into_columns, write_dataset
 
 SAS_EPOCH = datetime(1960, 1, 1)
 DICTIONARY_HTML = "reports/data_dictionary.html"
@@ -61,7 +61,7 @@ def _continue_long_text(ds: XptDataset) -> XptDataset:
     for col in [c for c in df.columns if df[c].dtype == object]:
         long_rows = [i for i, v in enumerate(df[col]) if len(v.encode(XPT_ENCODING)) > MAX_CHAR_BYTES]
         if long_rows:
-            df = _split_into_columns(df, ds, col, long_rows)
+            df = split_into_columns(df, ds, col, long_rows)
     return XptDataset(ds.name, ds.label, ds.labels, df)
 
 

@@ -177,7 +177,7 @@ def split_long_text(ds: XptDataset) -> tuple[XptDataset, pd.DataFrame]:
                 f"{where}: {len(df.at[i, col].encode(XPT_ENCODING))} bytes in {_record(df, i, domain)}; "
                 f"XPT v5 allows {MAX_CHAR_BYTES} and SDTMIG 4.5.3.2 does not split {col}")
         if ds.name == "TS" and col == "TSVAL":
-            df = _split_into_columns(df, ds, col, long_rows)
+            df = split_into_columns(df, ds, col, long_rows)
             continue
         if not is_supp and dataset_meta(domain).class_ not in _SUPP_CLASSES:
             i = long_rows[0]
@@ -213,7 +213,7 @@ def _supp_records(df: pd.DataFrame, i: int, ds: XptDataset, col: str, pieces: li
             for k, piece in enumerate(pieces, start=1)]
 
 
-def _split_into_columns(df: pd.DataFrame, ds: XptDataset, col: str, long_rows: list[int]) -> pd.DataFrame:
+def split_into_columns(df: pd.DataFrame, ds: XptDataset, col: str, long_rows: list[int]) -> pd.DataFrame:
     """TS assumption: TSVAL keeps 200 bytes, TSVAL1..TSVALn the rest, placed right after TSVAL."""
     pieces = {i: split_text(df.at[i, col]) for i in long_rows}
     width = max(len(p) for p in pieces.values()) - 1
