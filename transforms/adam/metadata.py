@@ -27,12 +27,16 @@ _INTEGER = re.compile(r"^(?:ASEQ|CNSR|SRCSEQ|TRTDURD|NINFUS|AWTARGET|AWLO|AWHI|A
 
 @dataclass(frozen=True)
 class AdamVariable:
-    """Name, label, type (Char/Num) and where the definition comes from."""
+    """Name, label, type (Char/Num) and the reference that defines it (ADaMIG 1.3 section, SDTMIG domain, sponsor).
+
+    The reference is not the variable's Define-XML origin: that (Predecessor, Derived, Assigned) is
+    `transforms.publish.describe.adam_origin`, from the dataset's configuration.
+    """
 
     name: str
     label: str
     type: str
-    origin: str
+    reference: str
 
 
 @lru_cache(maxsize=1)
@@ -116,7 +120,9 @@ def adam_table(
         v = variable_definition(name, spec, cfg)
         typ = arrow_type(v)
         fields.append(
-            pa.field(name, typ, nullable=True, metadata={"label": v.label, "adam_type": v.type, "origin": v.origin})
+            # The key is still called "origin" so that released ADaM Parquet bytes stay as they were; it holds
+            # the defining reference. The real origin is in adam/define.xml and the data dictionary.
+            pa.field(name, typ, nullable=True, metadata={"label": v.label, "adam_type": v.type, "origin": v.reference})
         )
         arrays.append(pa.array(_values(data[name], typ), type=typ))
     meta = {

@@ -18,6 +18,7 @@ from transforms.land.landing import Landing
 from transforms.pipeline.steps import data_cut
 from transforms.pipeline.workspace import Workspace
 from transforms.privacy.scrub import drop_scrubber, scrub_findings
+from transforms.publish.interchange import DICTIONARY_HTML, write_interchange
 from transforms.publish.release import current_release, finish_release, new_release_dir
 from transforms.publish.xpt import XPT_ENCODING, write_release_xpt
 from transforms.quality.core import CoreResult, run_core
@@ -48,6 +49,11 @@ class Release:
         return self.folder / "reports"
 
     @property
+    def blinded(self) -> bool:
+        """A build without the randomization list is blinded."""
+        return not self.landing.of("randomization")
+
+    @property
     def data_cut(self) -> str:
         """The data cut of the release (ISO 8601 date)."""
         return data_cut(self.landing)
@@ -74,9 +80,13 @@ def step_publish(ws: Workspace, study: StudyConfig, counts: dict[str, int], step
 def _assemble_release(release: Release, counts: dict[str, int], steps: dict[str, dict], core: bool) -> None:
     xpt_datasets = publish_datasets(release)
     findings, findings_df = publish_findings(release)
+    # After reports/ exists: the data dictionary goes there.
+    interchange = write_interchange(release.folder, release.study, data_cut=release.data_cut, blinded=release.blinded)
     core_result, core_error = publish_core(release) if core else (None, None)
     queries = publish_queries(release, findings)
     manifest = release_manifest(release, counts, steps, xpt_datasets, core_result, core_error, findings, queries)
+    manifest["interchange"] = {"dataset_json": "1.1", "define_xml": "2.1", "data_dictionary": DICTIONARY_HTML,
+                               "files": interchange}
     docs = publish_data_docs(release)
     publish_quality_report(release, manifest, queries, findings_df, core_result, docs)
     if (release.folder / "adam").exists():
@@ -145,7 +155,7 @@ def release_manifest(release: Release, counts: dict[str, int], steps: dict[str, 
         "created_utc": release.now.isoformat(timespec="seconds"),
         "code_version": code_version(),
         "standard": "SDTMIG 3.4; CDISC CT 2025-03-25",
-        "blinded": not landing.of("randomization"),
+        "blinded": release.blinded,
         "data_cut": release.data_cut,
         "previous_release": release.previous.name if release.previous else None,
         "input_fingerprint": release.fingerprint,

@@ -177,7 +177,7 @@ def split_long_text(ds: XptDataset) -> tuple[XptDataset, pd.DataFrame]:
                 f"{where}: {len(df.at[i, col].encode(XPT_ENCODING))} bytes in {_record(df, i, domain)}; "
                 f"XPT v5 allows {MAX_CHAR_BYTES} and SDTMIG 4.5.3.2 does not split {col}")
         if ds.name == "TS" and col == "TSVAL":
-            df = _split_into_columns(df, ds, col, long_rows)
+            df = split_into_columns(df, ds, col, long_rows)
             continue
         if not is_supp and dataset_meta(domain).class_ not in _SUPP_CLASSES:
             i = long_rows[0]
@@ -213,7 +213,7 @@ def _supp_records(df: pd.DataFrame, i: int, ds: XptDataset, col: str, pieces: li
             for k, piece in enumerate(pieces, start=1)]
 
 
-def _split_into_columns(df: pd.DataFrame, ds: XptDataset, col: str, long_rows: list[int]) -> pd.DataFrame:
+def split_into_columns(df: pd.DataFrame, ds: XptDataset, col: str, long_rows: list[int]) -> pd.DataFrame:
     """TS assumption: TSVAL keeps 200 bytes, TSVAL1..TSVALn the rest, placed right after TSVAL."""
     pieces = {i: split_text(df.at[i, col]) for i in long_rows}
     width = max(len(p) for p in pieces.values()) - 1
@@ -259,14 +259,16 @@ def check_limits(ds: XptDataset) -> None:
                                 "the range of an XPT (IBM) double")
 
 
-def write_dataset(ds: XptDataset, xpt_path: Path, data_cut: str | date | None = None) -> None:
-    """Write one dataset as XPT v5 (checked against the limits, header timestamps fixed)."""
+def write_dataset(ds: XptDataset, xpt_path: Path, data_cut: str | date | None = None,
+                  variable_format: dict[str, str] | None = None) -> None:
+    """Write one dataset as XPT v5 (checked against the limits, header timestamps fixed; SAS formats if given)."""
     check_limits(ds)
     xpt_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = xpt_path.with_name(f".{xpt_path.name}.tmp")
     pyreadstat.write_xport(ds.frame, tmp, file_label=ds.label,
                            column_labels=[ds.labels.get(c, "") for c in ds.frame.columns],
-                           table_name=ds.name, file_format_version=5)
+                           table_name=ds.name, file_format_version=5,
+                           **({"variable_format": variable_format} if variable_format else {}))
     data = bytearray(tmp.read_bytes())
     stamp = sas_stamp(data_cut)
     for at in _STAMP_OFFSETS:

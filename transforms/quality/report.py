@@ -122,6 +122,7 @@ def write_quality_report(path: Path, *, manifest: dict, queries: pd.DataFrame, f
         f"<th>open</th><th>resolved since last release</th></tr><tr><td>{sev['blocking']}</td><td>{sev['error']}</td>"
         f"<td>{sev['warning']}</td><td>{sev.get('info', 0)}</td><td>{status['new']}</td><td>{status['open']}</td><td>{status['resolved']}</td></tr>"
         "</table><p>The query listing is <a href='queries.csv'>queries.csv</a> (<a href='queries.xlsx'>xlsx</a>).</p>",
+        "<p>Datasets and variables: <a href='data_dictionary.html'>data dictionary</a> (from define.xml).</p>",
         *figs,
         "<h2>Open queries by site</h2>", _table(by_site),
         "<h2>Findings by domain</h2>", _table(by_domain),
