@@ -310,3 +310,28 @@ def test_refusals_exit_2_and_write_nothing(planted, tmp_path):
     assert not any((tmp_path / f"p{i}").exists() for i in range(6))
     assert not any((tmp_path / f"k{i}").exists() for i in range(7))
     assert not list(tmp_path.glob(".*staging"))
+
+
+def test_package_carries_dataset_json_define_xml_and_dictionary_of_the_shared_data(shared):
+    import jsonschema
+    from lxml import etree
+
+    from transforms.publish.dataset_json import dataset_json_schema
+    from transforms.publish.define_xml import define_schema_path
+
+    pkg, _ = shared
+    xsd = etree.XMLSchema(etree.parse(str(define_schema_path())))
+    for layer in ("sdtm", "adam"):
+        names = {p.stem.upper() for p in (pkg / layer).glob("*.parquet")}
+        assert names and names == {p.stem.upper() for p in (pkg / layer).glob("*.json")}
+        define = etree.parse(str(pkg / layer / "define.xml"))
+        assert xsd.validate(define), xsd.error_log
+        described = {e.get("Name") for e in define.iter("{http://www.cdisc.org/ns/odm/v1.3}ItemGroupDef")}
+        assert names <= described
+        for p in (pkg / layer).glob("*.json"):
+            doc = json.loads(p.read_text(encoding="utf-8"))
+            jsonschema.validate(doc, dataset_json_schema())
+            if "USUBJID" in [c["name"] for c in doc["columns"]]:
+                i = [c["name"] for c in doc["columns"]].index("USUBJID")
+                assert all(re.fullmatch(r"NCT03668171-P\d{3,}", row[i]) for row in doc["rows"])  # new ids only
+    assert (pkg / "reports" / "data_dictionary.html").is_file()

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from transforms.config import StudyConfig
 from transforms.privacy.scrub import Scrubber
+from transforms.publish.interchange import write_interchange
 from transforms.publish.parquet import write_table
 from transforms.quality.queries import defuse_formula
 from transforms.share.apply import Context, VariableReport, deidentify, missing_rules
@@ -198,14 +199,11 @@ def _write_package(stage: Path, datasets: dict[str, tuple[str, pa.Table]], ctx: 
 
 
 def _write_interchange(pkg: Path, study: StudyConfig, data_cut: str | None) -> None:
-    """Dataset-JSON 1.1 and Define-XML 2.1 of the shared datasets (the one call site for them).
-
-    TODO(integrator): call `transforms.publish.interchange.write_interchange(pkg, study, data_cut=data_cut,
-    blinded=False)` here once that function is on this branch; it reads pkg/sdtm/*.parquet and
-    pkg/adam/*.parquet (labels in the field metadata, as written above). The data cut passed is its year
-    only: a shared package holds no calendar date of the sponsor's timeline.
-    """
-    return None
+    """Dataset-JSON 1.1, ADaM XPT, Define-XML 2.1 and the data dictionary of the shared datasets."""
+    # Time stamps: 1 January of the year after the data cut's. Later than every record, so no date of a
+    # participant's or of the sponsor's calendar appears, and the same release gives the same bytes.
+    year = int(data_cut) + 1 if data_cut and data_cut.isdigit() else 1970
+    write_interchange(pkg, study, data_cut=f"{year}-01-01", blinded=False)
 
 
 def csv_bytes(table: pa.Table) -> bytes:
