@@ -91,7 +91,7 @@ def edge_release(study, tmp_path_factory) -> Path:
     ended before dosing, a sample at the infusion minute, partial dates."""
     import sys
 
-    sys.path.insert(0, str(Path(__file__).parent / "qc"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "qc"))
     from plant import plant_edge_cases
 
     tmp = tmp_path_factory.mktemp("core_edge")

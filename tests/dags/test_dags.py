@@ -23,9 +23,9 @@ from transforms.orchestration import settings
 from transforms.orchestration.messages import RejectedInput, describe_failure, failure_callback
 from transforms.orchestration.steps import unchanged_reason
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DAGS = ROOT / "dags"
-EXAMPLES = Path(__file__).parent / "fixtures" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "examples"
 DAG_ID = "nightly_load_nct03668171"
 TASKS = {"land", "detect_changes", "ingest_edc", "ingest_labs", "ingest_randomization", "validate_raw_edc",
          "validate_raw_lab", "build_sdtm", "validate_sdtm", "check_sdtm", "derive_adsl", "derive_adlb", "derive_adtte",
