@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
@@ -250,19 +251,23 @@ def data_cut(landing: Landing) -> str:
     return datetime.strptime(snap.stamp, "%Y%m%dT%H%M%S").date().isoformat()
 
 
+def prepared_context(ws: Workspace, study: StudyConfig) -> BuildContext:
+    """The SDTM build context with the shared preparation done and its findings written."""
+    ctx = prepare(load_context(study, ws.staged), ws.staged)
+    # Findings of the shared preparation (linking, visits) are the same whichever domain runs it.
+    ctx.findings.write(ws.findings_of("sdtm_prepare"))
+    return replace(ctx, findings=Findings())
+
+
 def step_build_domain(ws: Workspace, study: StudyConfig, domain: str, ctx: BuildContext | None = None) -> dict[str, int]:
-    """Build one SDTM domain into the workspace (with its SUPP-- and lineage); returns row counts."""
+    """Build one SDTM domain into the workspace (with its SUPP-- and lineage); returns row counts.
+
+    ctx: a context from `prepared_context`, shared by the domains of one run.
+    """
     landing = Landing.read(ws.landing)
-    ctx = ctx or load_context(study, ws.staged)
-    fresh_prepare = ctx.dm_records is None
-    prepare(ctx, ws.staged)
-    if fresh_prepare:
-        # Findings of the shared preparation (linking, visits) are the same whichever domain runs it.
-        ctx.findings.write(ws.findings_of("sdtm_prepare"))
-        ctx.findings = Findings()
+    ctx = replace(ctx or prepared_context(ws, study), findings=Findings())  # this domain's findings only
     b = build_domain(ctx, ws.staged, domain, data_cut(landing))
     ctx.findings.write(ws.findings_of(f"sdtm_{domain.lower()}"))
-    ctx.findings = Findings()
     for stale in ws.sdtm.glob(f"*{domain.lower()}.parquet") if ws.sdtm.exists() else []:
         if stale.name in (f"{domain.lower()}.parquet", f"supp{domain.lower()}.parquet"):
             stale.unlink()
@@ -319,5 +324,5 @@ class StepBodies:
 
     def _context(self) -> BuildContext:
         if self._ctx is None:
-            self._ctx = load_context(self.study, self.ws.staged)
+            self._ctx = prepared_context(self.ws, self.study)
         return self._ctx

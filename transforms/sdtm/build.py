@@ -1,7 +1,7 @@
 """SDTM build: map each domain from the staged sources, derive, and shape to SDTMIG 3.4."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -65,11 +65,10 @@ def map_domain(ctx: BuildContext, domain: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=INTERNAL)
 
 
-def build_dm_records(ctx: BuildContext) -> pd.DataFrame:
-    """DM before shaping: mapped variables plus reference dates, arms and country."""
+def build_dm_records(ctx: BuildContext) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """DM before shaping (mapped variables plus reference dates, arms and country) and the reference dates."""
     raw = map_domain(ctx, "DM").drop_duplicates("_SUBJECTKEY", keep="first").reset_index(drop=True)
     ref = dmx.derive_reference_dates(ctx, raw["_SUBJECTKEY"])
-    ctx.reference = ref
     for col in ("RFSTDTC", "RFXSTDTC", "RFXENDTC"):
         raw[col] = ref.loc[raw["_SUBJECTKEY"], col].to_numpy()
     raw["DTHFL"] = dmx.derive_dthfl(raw.get("DTHDTC", pd.Series(pd.NA, index=raw.index)))
@@ -82,7 +81,7 @@ def build_dm_records(ctx: BuildContext) -> pd.DataFrame:
     raw["COUNTRY"] = dmx.derive_country(ctx, raw["SITEID"])
     if not ctx.blinded and "derive_planned_dose" in ctx.spec.derived("SUPPDM"):
         raw["SUPP:PLANDOSE"] = dmx.derive_planned_dose(ctx, randno_by_row)
-    return raw
+    return raw, ref
 
 
 def build_ex_records(ctx: BuildContext) -> pd.DataFrame:
@@ -112,8 +111,7 @@ def build_visits(ctx: BuildContext, lb: pd.DataFrame) -> pd.DataFrame:
     lab_dates = pd.DataFrame({"SUBJECTKEY": lb.get("_SUBJECTKEY", pd.Series(dtype="string")),
                               "SITEID": lb.get("_SITEID", pd.Series(dtype="string")),
                               "LABDATE": lb.get("LBDTC", pd.Series(dtype="string")).str.slice(0, 10)})
-    ctx.visits = number_visits(edc, lab_dates, ctx.study)
-    return ctx.visits
+    return number_visits(edc, lab_dates, ctx.study)
 
 
 def sv_records(ctx: BuildContext) -> pd.DataFrame:
@@ -215,17 +213,21 @@ def sdtm_domains(spec: MappingSpec) -> list[str]:
     return ["DM", *[d for d in spec.domains if d != "DM"], "LB", "SV", "SE", *TRIAL_DESIGN]
 
 
-def prepare(ctx: BuildContext, staged: Path) -> None:
-    """What every domain needs: DM (reference dates, arms), LB records and the numbered visits."""
-    if ctx.dm_records is None:
-        ctx.dm_records = build_dm_records(ctx)
-        ctx.lb_records = build_lb_records(ctx, staged)
-        build_visits(ctx, ctx.lb_records)
+def prepare(ctx: BuildContext, staged: Path) -> BuildContext:
+    """ctx plus what every domain needs: DM (reference dates, arms), LB records and the numbered visits.
+
+    A new context: the builders return what they produce and only this function assembles it.
+    """
+    if ctx.prepared:
+        return ctx
+    dm, reference = build_dm_records(ctx)
+    lb = build_lb_records(ctx, staged)
+    return replace(ctx, dm_records=dm, reference=reference, lb_records=lb, visits=build_visits(ctx, lb))
 
 
 def build_domain(ctx: BuildContext, staged: Path, domain: str, data_cut: str) -> BuiltDomain:
-    """One SDTM domain, shaped to SDTMIG 3.4 (runs `prepare` first when needed)."""
-    prepare(ctx, staged)
+    """One SDTM domain, shaped to SDTMIG 3.4 (runs `prepare` first when ctx is not prepared yet)."""
+    ctx = prepare(ctx, staged)
     if domain == "DM":
         return finalize(ctx, "DM", ctx.dm_records)
     if domain == "LB":
