@@ -192,7 +192,7 @@ def step_validate_raw_edc(ws: Workspace, study: StudyConfig) -> dict[str, int]:
 
 def step_validate_raw_lab(ws: Workspace, study: StudyConfig, site: str) -> dict[str, int]:
     """Raw layer (GX) on one site's LIS rows: findings/raw_lab_<site>.parquet."""
-    from transforms.ingest.lab import raw_path
+    from transforms.ingest.lab import printed_path
     from transforms.quality.validate import validate_raw_lab
 
     items = pd.read_parquet(ws.edc_items, columns=["SITEID", "SUBJECTKEY", "ITEMOID", "VALUE"])
@@ -200,7 +200,7 @@ def step_validate_raw_lab(ws: Workspace, study: StudyConfig, site: str) -> dict[
     subject_of_mrn = dict(zip(links["VALUE"].str.strip(), links["SUBJECTKEY"], strict=True))
     from transforms.privacy.scrub import drop_scrubber
 
-    findings = validate_raw_lab(pd.read_parquet(raw_path(ws.lab_results(site))), study, site,
+    findings = validate_raw_lab(pd.read_parquet(printed_path(ws.lab_results(site))), study, site,
                                 subject_of_mrn, ws.gx_results, drop_scrubber(study, ws.staged))
     Findings(findings).write(ws.findings_of(f"raw_lab_{site}"))
     return {"findings": len(findings)}
