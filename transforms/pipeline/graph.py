@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from transforms.adam.datasets import ADAM_DATASETS
-from transforms.config import StudyConfig
+from transforms.config import StudyConfig, StudyOutline
 
 SITE, DOMAIN = "site", "domain"  # the fan-outs: one instance per lab site, per SDTM domain
 RECORD, COUNTS = "record", "counts"  # what a step returns: statistics for the manifest, rows per dataset
@@ -63,7 +63,7 @@ def step(step_id: str) -> Step:
     return next(s for s in STEPS if s.id == step_id)
 
 
-def lab_sites(study: StudyConfig) -> list[str]:
+def lab_sites(study: StudyConfig | StudyOutline) -> list[str]:
     """The sites whose laboratory files the study receives (a `lab` section in their configuration)."""
     return sorted(site for site, cfg in study.sites.items() if cfg.lab)
 
