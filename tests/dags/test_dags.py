@@ -28,8 +28,8 @@ DAGS = ROOT / "dags"
 EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "examples"
 DAG_ID = "nightly_load_nct03668171"
 TASKS = {"land", "detect_changes", "ingest_edc", "ingest_labs", "ingest_randomization", "validate_raw_edc",
-         "validate_raw_lab", "build_sdtm", "validate_sdtm", "check_sdtm", "derive_adsl", "derive_adlb", "derive_adtte",
-         "derive_adrs", "derive_adae", "publish", "cleanup"}
+         "validate_raw_lab", "build_sdtm", "validate_sdtm", "check_sdtm", "build_adsl", "build_adlb", "build_adtte",
+         "build_adrs", "build_adae", "publish", "cleanup"}
 
 
 def load_bag():
@@ -65,23 +65,23 @@ def test_tasks_a_person_recognises_in_order(dag):
     assert up["build_sdtm"] == {"detect_changes", "ingest_edc", "ingest_labs", "ingest_randomization"}
     assert up["validate_raw_edc"] >= {"ingest_edc", "ingest_labs", "ingest_randomization"}
     assert up["validate_sdtm"] >= {"build_sdtm"} and up["check_sdtm"] >= {"build_sdtm"}
-    assert up["derive_adsl"] >= {"build_sdtm"} and up["derive_adlb"] >= {"derive_adsl"}
+    assert up["build_adsl"] >= {"build_sdtm"} and up["build_adlb"] >= {"build_adsl"}
     # ADaM: ADSL first; ADRS takes ADLB's MELD; ADTTE and ADAE read only ADSL (and SDTM).
-    assert up["derive_adtte"] >= {"derive_adsl"} and up["derive_adae"] >= {"derive_adsl"}
-    assert up["derive_adrs"] >= {"derive_adsl", "derive_adlb"}
+    assert up["build_adtte"] >= {"build_adsl"} and up["build_adae"] >= {"build_adsl"}
+    assert up["build_adrs"] >= {"build_adsl", "build_adlb"}
     assert up["publish"] >= {"build_sdtm", "ingest_edc", "ingest_labs", "ingest_randomization", "validate_raw_edc",
-                             "validate_raw_lab", "validate_sdtm", "check_sdtm", "derive_adsl", "derive_adlb",
-                             "derive_adtte", "derive_adrs", "derive_adae"}
+                             "validate_raw_lab", "validate_sdtm", "check_sdtm", "build_adsl", "build_adlb",
+                             "build_adtte", "build_adrs", "build_adae"}
     assert up["cleanup"] >= {"publish"}
     assert dag.get_task("detect_changes").task_type.startswith("_ShortCircuit")
     # A mapped instance is named by its site or domain; every ADaM dataset is a task of its own name.
     for mapped in ("ingest_labs", "build_sdtm", "validate_sdtm", "validate_raw_lab"):
         task = dag.get_task(mapped)
         assert task.is_mapped and task.map_index_template == "{{ task.op_kwargs['item'] }}"
-    assert [dag.get_task(f"derive_{d}").task_display_name for d in ("adsl", "adlb", "adtte", "adrs", "adae")] == \
-        ["Derive ADSL", "Derive ADLB", "Derive ADTTE", "Derive ADRS", "Derive ADAE"]
+    assert [dag.get_task(f"build_{d}").task_display_name for d in ("adsl", "adlb", "adtte", "adrs", "adae")] == \
+        ["Build ADSL", "Build ADLB", "Build ADTTE", "Build ADRS", "Build ADAE"]
     assert dag.get_task("build_sdtm").task_display_name == "Build SDTM domain"
-    assert dag.get_task("derive_adrs").task_display_name == "Derive ADRS"
+    assert dag.get_task("build_adrs").task_display_name == "Build ADRS"
 
 
 def test_lab_sites_come_from_the_study_configuration(dag, study):

@@ -22,7 +22,7 @@ class Step:
     title: str
     needs: tuple[str, ...] = ()
     over: str | None = None  # SITE or DOMAIN: one instance per lab site or per SDTM domain
-    dataset: str | None = None  # the ADaM dataset a derive step builds
+    dataset: str | None = None  # the ADaM dataset a build step builds
     returns: str = RECORD
     heavy: bool = True  # memory-heavy: goes to the deployment's heavy pool and queue
     in_cli: bool = True  # detect_changes and cleanup are the scheduler's (the CLI always builds, cleans up always)
@@ -32,7 +32,7 @@ STAGED = ("ingest_edc", "ingest_labs", "ingest_randomization")
 
 
 def _adam_step(dataset: str, reads: tuple[str, ...]) -> Step:
-    return Step(f"derive_{dataset.lower()}", f"Derive {dataset}", ("build_sdtm", *(f"derive_{r.lower()}" for r in reads)),
+    return Step(f"build_{dataset.lower()}", f"Build {dataset}", ("build_sdtm", *(f"build_{r.lower()}" for r in reads)),
                 dataset=dataset, returns=COUNTS)
 
 

@@ -237,7 +237,7 @@ def step_check_sdtm(ws: Workspace, study: StudyConfig) -> dict[str, int]:
 
 
 def step_build_adam_dataset(ws: Workspace, study: StudyConfig, dataset: str) -> dict[str, int]:
-    """Derive one ADaM dataset from the run's SDTM into the workspace."""
+    """Build one ADaM dataset from the run's SDTM into the workspace."""
     from transforms.adam.build import build_adam_dataset
 
     return build_adam_dataset(dataset, ws.sdtm, ws.adam, study)
