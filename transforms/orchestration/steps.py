@@ -1,7 +1,7 @@
 """Task bodies of the nightly load: plain values in and out, the data itself in the run's workspace.
 
 Each function is one Airflow task and can run on any worker that sees the landing and output
-folders. `run` is the small JSON description `land` returns and every later task receives.
+folders. `run` is the small JSON description `land` returns; every later task reads it from land's result.
 """
 from __future__ import annotations
 
