@@ -2,7 +2,8 @@
 
 Thin wiring only. The tasks and what each waits for come from the pipeline's step graph
 (transforms.pipeline.graph); the task bodies live in transforms.orchestration.steps and are imported
-inside the tasks, so parsing this file never loads pandas or the pipeline's steps.
+inside the tasks, so parsing this file never loads pandas or the pipeline's steps. At parse time a
+study is only its outline (id, time zone, sites); its whole configuration is loaded by the tasks.
 """
 from __future__ import annotations
 
@@ -44,33 +45,29 @@ files again after a change of mapping or code (*Full rebuild*).
 """
 
 
+def landed() -> dict:
+    """This DAG run's description, as `land` returned it.
+
+    Pulled rather than passed, so that the graph shows each task's real upstream tasks instead of an
+    edge from `land` to every task.
+    """
+    return get_current_context()["ti"].xcom_pull(task_ids="land")
+
+
 def work_task(step: graph.Step, heavy: dict):
-    """The Airflow task of one work step of the graph (one mapped instance per site or domain it fans out over)."""
+    """The Airflow task of one work step of the graph; a step that fans out is mapped over its items,
+    each instance named by its item (site or SDTM domain)."""
     opts = {"task_id": step.id, "task_display_name": step.title, **(heavy if step.heavy else {})}
-    if step.over == graph.SITE:
-        @task(map_index_template="{{ task.op_kwargs['site'] }}", **opts)
-        def per_site(run: dict, site: str) -> dict:
-            from transforms.orchestration import steps
-
-            return steps.run_step(step.id, run, site)
-
-        return per_site
-    if step.over == graph.DOMAIN:
-        @task(map_index_template="{{ task.op_kwargs['domain'] }}", **opts)
-        def per_domain(run: dict, domain: str) -> dict:
-            from transforms.orchestration import steps
-
-            return steps.run_step(step.id, run, domain)
-
-        return per_domain
+    if step.over:
+        opts["map_index_template"] = "{{ task.op_kwargs['item'] }}"
 
     @task(**opts)
-    def once(run: dict) -> dict:
+    def work(item: str | None = None) -> dict:
         from transforms.orchestration import steps
 
-        return steps.run_step(step.id, run)
+        return steps.run_step(step.id, landed(), item)
 
-    return once
+    return work
 
 
 def nightly_load(study: settings.StudyEntry) -> None:
@@ -126,9 +123,10 @@ def nightly_load(study: settings.StudyEntry) -> None:
             return steps.domains_to_build(run)
 
         @task(task_id="publish", task_display_name=graph.step("publish").title, outlets=[sdtm, adam])
-        def publish(run: dict, datasets: list, results: list) -> dict:
+        def publish(datasets: list, results: list) -> dict:
             from transforms.orchestration import steps
 
+            run = landed()
             release = steps.publish(run, datasets, results)
             events = get_current_context()["outlet_events"]
             for asset in (sdtm, adam):
@@ -136,24 +134,24 @@ def nightly_load(study: settings.StudyEntry) -> None:
             return release
 
         @task(task_id="cleanup", task_display_name=graph.step("cleanup").title)
-        def cleanup(run: dict) -> None:
+        def cleanup() -> None:
             from transforms.orchestration import steps
 
-            steps.finish(run)
+            steps.finish(landed())
 
         # Every other task comes from the pipeline's graph, with the upstream tasks it declares.
         run = land()
         tasks = {"land": run, "detect_changes": detect_changes(run)}
-        fan_out = {graph.SITE: graph.lab_sites(study.config), graph.DOMAIN: tasks["detect_changes"]}
+        fan_out = {graph.SITE: graph.lab_sites(study.outline), graph.DOMAIN: tasks["detect_changes"]}
         work = [s for s in graph.STEPS if s.id not in ("land", "detect_changes", "publish", "cleanup")]
         for step in work:
             body = work_task(step, heavy)
-            tasks[step.id] = body.partial(run=run).expand(**{step.over: fan_out[step.over]}) if step.over else body(run)
+            tasks[step.id] = body.expand(item=fan_out[step.over]) if step.over else body()
             for need in step.needs:
                 tasks[need] >> tasks[step.id]
-        published = publish(run, [tasks[s.id] for s in work if s.returns == graph.COUNTS],
+        published = publish([tasks[s.id] for s in work if s.returns == graph.COUNTS],
                             [tasks[s.id] for s in work if s.returns != graph.COUNTS])
-        published >> cleanup(run)
+        published >> cleanup()
 
     nightly()
 

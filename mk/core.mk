@@ -49,4 +49,4 @@ core-check: setup core-setup
 	$(PY) -m transforms.quality.core $(DEMO)/out/current --report $(DEMO)/core/core.json
 
 test-core: setup core-setup
-	$(PY) -m pytest tests/test_xpt.py tests/test_core_conformance.py
+	$(PY) -m pytest tests/publish/test_xpt.py tests/quality/test_core_conformance.py

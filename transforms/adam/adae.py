@@ -15,7 +15,7 @@ from transforms.cdisc.dates import derive_relative_day
 from transforms.publish.sdtm_release import SdtmRelease
 
 
-def derive_adae(sdtm: SdtmRelease, adsl: pd.DataFrame, cfg: AdamConfig) -> pd.DataFrame:
+def build_adae(sdtm: SdtmRelease, adsl: pd.DataFrame, cfg: AdamConfig) -> pd.DataFrame:
     """ADAE from SDTM AE and ADSL."""
     c = cfg.adae
     ae = sdtm.get("AE")

@@ -63,14 +63,14 @@ def meld_records(lab: pd.DataFrame, cfg: AdamConfig, first_dose: pd.Series | Non
     return meld
 
 
-def derive_lab_analysis(sdtm: SdtmRelease, adsl: pd.DataFrame, cfg: AdamConfig) -> pd.DataFrame:
+def build_lab_analysis(sdtm: SdtmRelease, adsl: pd.DataFrame, cfg: AdamConfig) -> pd.DataFrame:
     """Lab analysis records (every LB parameter and MELD) with baseline, change, windows, flags and ranges."""
     lab = lab_records(sdtm.get("LB"), cfg)
     meld = meld_records(lab, cfg, adsl.set_index("USUBJID")["TRTSDTM"])
     return analyse_lab_records(pd.concat([lab, meld], ignore_index=True), adsl, cfg)
 
 
-def derive_meld_analysis(sdtm: SdtmRelease, adsl: pd.DataFrame, cfg: AdamConfig) -> pd.DataFrame:
+def build_meld_analysis(sdtm: SdtmRelease, adsl: pd.DataFrame, cfg: AdamConfig) -> pd.DataFrame:
     """The MELD analysis records alone, flagged as in ADLB (ABLFL, ANL02FL): what ADSL's MELDBL/MELDSCR read.
 
     Every flag is derived per subject and parameter, so the MELD records come out as they do in ADLB
@@ -123,9 +123,9 @@ def is_screening_visit(visit: pd.Series, cfg: AdamConfig) -> pd.Series:
     return visit.eq(cfg.adsl.screening_visit).fillna(False).astype(bool)
 
 
-def derive_adlb(sdtm: SdtmRelease, adsl: pd.DataFrame, cfg: AdamConfig) -> pd.DataFrame:
+def build_adlb(sdtm: SdtmRelease, adsl: pd.DataFrame, cfg: AdamConfig) -> pd.DataFrame:
     """ADLB: the lab analysis records with subject and treatment variables from ADSL, ASEQ in key order."""
-    lab = derive_lab_analysis(sdtm, adsl, cfg)
+    lab = build_lab_analysis(sdtm, adsl, cfg)
     subj = adsl[["USUBJID", "STUDYID", "SUBJID", "SITEID", "TRT01P", "TRT01PN", "TRT01A", "TRT01AN", "ITTFL", "SAFFL"]]
     lab = lab.merge(
         subj.rename(columns={"TRT01P": "TRTP", "TRT01PN": "TRTPN", "TRT01A": "TRTA", "TRT01AN": "TRTAN"}),

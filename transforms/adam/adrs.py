@@ -44,9 +44,9 @@ def _criterion_records(
         rec = adlb[(adlb["PARAMCD"] == src.paramcd) & (adlb["ANL01FL"] == Y) & (adlb["AVISIT"] == visit)]
         rec = rec.assign(VALUE=rec["AVAL"], VALUEC=rec["AVALC"], SRCDOM="ADLB", SRCVAR="AVAL", SRCSEQ=rec["ASEQ"])
     else:
-        raw = select(sdtm.get(src.domain), Source(domain=src.domain, where=src.where))
+        found = select(sdtm.get(src.domain), Source(domain=src.domain, where=src.where))
         d = src.domain
-        win = windowed_findings(raw[raw[src.value].notna()], f"{d}DTC", f"{d}SEQ", subjects, cfg)
+        win = windowed_findings(found[found[src.value].notna()], f"{d}DTC", f"{d}SEQ", subjects, cfg)
         rec = win[(win["ANL01FL"] == Y) & (win["AVISIT"] == visit)]
         num = pd.to_numeric(rec[src.value], errors="coerce")
         rec = rec.assign(
@@ -96,7 +96,7 @@ def derive_alive_not_transplanted(subjects: pd.DataFrame, visit_date: pd.Series,
     return out
 
 
-def derive_adrs(sdtm: SdtmRelease, adsl: pd.DataFrame, adlb: pd.DataFrame, cfg: AdamConfig) -> pd.DataFrame:
+def build_adrs(sdtm: SdtmRelease, adsl: pd.DataFrame, adlb: pd.DataFrame, cfg: AdamConfig) -> pd.DataFrame:
     """ADRS: for each ITT subject, every criterion of remission.yaml and the overall responder record."""
     r = cfg.remission
     subjects = adsl[adsl["ITTFL"] == Y].reset_index(drop=True)

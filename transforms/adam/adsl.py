@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from transforms.adam.adlb import derive_meld_analysis
+from transforms.adam.adlb import build_meld_analysis
 from transforms.config.adam import AdamConfig, LastKnownAlive, PerProtocol
 from transforms.adam.derive import (
     Y,
@@ -57,7 +57,7 @@ def derive_age_group(age: pd.Series, cfg: AdamConfig) -> pd.DataFrame:
     return pd.DataFrame({"AGEGR1": label, "AGEGR1N": number})
 
 
-def derive_adsl(sdtm: SdtmRelease, study: StudyConfig, cfg: AdamConfig) -> pd.DataFrame:
+def build_adsl(sdtm: SdtmRelease, study: StudyConfig, cfg: AdamConfig) -> pd.DataFrame:
     """ADSL from the SDTM release."""
     a = cfg.adsl
     dm = sdtm.get("DM").sort_values("USUBJID", kind="stable").reset_index(drop=True)
@@ -147,7 +147,7 @@ def derive_adsl(sdtm: SdtmRelease, study: StudyConfig, cfg: AdamConfig) -> pd.Da
     out[a.etiology.adsl["value"]] = by_subject(etiol[a.etiology.variable]).astype("string")
 
     # Baseline MELD and the screening-day MELD come from the same derivation as ADLB's MELD records.
-    meld = derive_meld_analysis(sdtm, out, cfg)
+    meld = build_meld_analysis(sdtm, out, cfg)
     baseline, screening = a.meld_variables["baseline"], a.meld_variables["screening"]
     out[baseline] = by_subject(meld[meld["ABLFL"] == Y].set_index("USUBJID")["AVAL"]).astype("Float64")
     out[screening] = by_subject(meld[meld["ANL02FL"] == Y].set_index("USUBJID")["AVAL"]).astype("Float64")

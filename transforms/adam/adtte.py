@@ -10,7 +10,7 @@ from transforms.config.adam import AdamConfig, DateSource
 from transforms.adam.derive import Y, derive_time_to_event
 
 
-def derive_adtte(adsl: pd.DataFrame, cfg: AdamConfig, sdtm: SdtmRelease | None = None) -> pd.DataFrame:
+def build_adtte(adsl: pd.DataFrame, cfg: AdamConfig, sdtm: SdtmRelease | None = None) -> pd.DataFrame:
     """One record per ITT subject and time-to-event parameter."""
     t = cfg.tte
     subjects = adsl[adsl["ITTFL"] == Y].copy()

@@ -1,7 +1,8 @@
-"""Build the ADaM datasets of a release from its SDTM Parquet files: one function per dataset (one Airflow task).
+"""Build the ADaM datasets of a release from its SDTM Parquet files: one writer per dataset (one Airflow task).
 
-Each builder reads SDTM and the ADaM files of the datasets it needs (declared in
-`transforms.adam.datasets`); `BUILDERS` binds every declared dataset to its builder.
+Each writer reads SDTM and the ADaM files of the datasets it needs (declared in
+`transforms.adam.datasets`), builds the dataset (`build_<dataset>` of its module) and writes it;
+`WRITERS` binds every declared dataset to its writer and is what `build_adam_dataset` dispatches on.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from transforms.adam.adae import derive_adae
-from transforms.adam.adlb import derive_adlb
-from transforms.adam.adrs import derive_adrs
-from transforms.adam.adsl import derive_adsl
-from transforms.adam.adtte import derive_adtte
+from transforms.adam.adae import build_adae
+from transforms.adam.adlb import build_adlb
+from transforms.adam.adrs import build_adrs
+from transforms.adam.adsl import build_adsl
+from transforms.adam.adtte import build_adtte
 from transforms.config.adam import AdamConfig, load_adam_config
 from transforms.adam.datasets import ADAM_DATASETS
 from transforms.adam.metadata import derivations_metadata, write_adam
@@ -37,61 +38,61 @@ def _blinding(adsl: pd.DataFrame, study: StudyConfig) -> dict[str, str]:
     return {"blinded": "true" if blinded else "false"}
 
 
-def build_adsl(sdtm_dir: Path, adam_dir: Path, study: StudyConfig, cfg: AdamConfig | None = None) -> dict[str, int]:
+def write_adsl(sdtm_dir: Path, adam_dir: Path, study: StudyConfig, cfg: AdamConfig | None = None) -> dict[str, int]:
     """ADSL from SDTM."""
     cfg = cfg or load_adam_config(study)
-    adsl = derive_adsl(SdtmRelease(sdtm_dir), study, cfg)
+    adsl = build_adsl(SdtmRelease(sdtm_dir), study, cfg)
     return {"adsl": write_adam(adsl, "ADSL", adam_dir, cfg, _blinding(adsl, study))}
 
 
-def build_adlb(sdtm_dir: Path, adam_dir: Path, study: StudyConfig, cfg: AdamConfig | None = None) -> dict[str, int]:
+def write_adlb(sdtm_dir: Path, adam_dir: Path, study: StudyConfig, cfg: AdamConfig | None = None) -> dict[str, int]:
     """ADLB from SDTM and ADSL."""
     cfg = cfg or load_adam_config(study)
     adsl = _read(adam_dir, "ADSL")
-    adlb = derive_adlb(SdtmRelease(sdtm_dir), adsl, cfg)
+    adlb = build_adlb(SdtmRelease(sdtm_dir), adsl, cfg)
     notes = derivations_metadata({cfg.meld.paramcd: " ".join(cfg.meld.derivation.split())})
     return {"adlb": write_adam(adlb, "ADLB", adam_dir, cfg, notes)}
 
 
-def build_adtte(sdtm_dir: Path, adam_dir: Path, study: StudyConfig, cfg: AdamConfig | None = None) -> dict[str, int]:
+def write_adtte(sdtm_dir: Path, adam_dir: Path, study: StudyConfig, cfg: AdamConfig | None = None) -> dict[str, int]:
     """ADTTE from ADSL's dates (and SDTM PR for the transplantation's sequence number)."""
     cfg = cfg or load_adam_config(study)
-    adtte = derive_adtte(_read(adam_dir, "ADSL"), cfg, SdtmRelease(sdtm_dir))
+    adtte = build_adtte(_read(adam_dir, "ADSL"), cfg, SdtmRelease(sdtm_dir))
     return {"adtte": write_adam(adtte, "ADTTE", adam_dir, cfg)}
 
 
-def build_adrs(sdtm_dir: Path, adam_dir: Path, study: StudyConfig, cfg: AdamConfig | None = None) -> dict[str, int]:
+def write_adrs(sdtm_dir: Path, adam_dir: Path, study: StudyConfig, cfg: AdamConfig | None = None) -> dict[str, int]:
     """ADRS from SDTM RS, ADSL and ADLB."""
     cfg = cfg or load_adam_config(study)
-    adrs = derive_adrs(SdtmRelease(sdtm_dir), _read(adam_dir, "ADSL"), _read(adam_dir, "ADLB"), cfg)
+    adrs = build_adrs(SdtmRelease(sdtm_dir), _read(adam_dir, "ADSL"), _read(adam_dir, "ADLB"), cfg)
     return {"adrs": write_adam(adrs, "ADRS", adam_dir, cfg)}
 
 
-def build_adae(sdtm_dir: Path, adam_dir: Path, study: StudyConfig, cfg: AdamConfig | None = None) -> dict[str, int]:
+def write_adae(sdtm_dir: Path, adam_dir: Path, study: StudyConfig, cfg: AdamConfig | None = None) -> dict[str, int]:
     """ADAE from SDTM AE and ADSL."""
     cfg = cfg or load_adam_config(study)
-    adae = derive_adae(SdtmRelease(sdtm_dir), _read(adam_dir, "ADSL"), cfg)
+    adae = build_adae(SdtmRelease(sdtm_dir), _read(adam_dir, "ADSL"), cfg)
     return {"adae": write_adam(adae, "ADAE", adam_dir, cfg)}
 
 
-Builder = Callable[[Path, Path, StudyConfig, AdamConfig | None], dict[str, int]]
+Writer = Callable[[Path, Path, StudyConfig, AdamConfig | None], dict[str, int]]
 
-BUILDERS: dict[str, Builder] = {
-    "ADSL": build_adsl,
-    "ADLB": build_adlb,
-    "ADTTE": build_adtte,
-    "ADRS": build_adrs,
-    "ADAE": build_adae,
+WRITERS: dict[str, Writer] = {
+    "ADSL": write_adsl,
+    "ADLB": write_adlb,
+    "ADTTE": write_adtte,
+    "ADRS": write_adrs,
+    "ADAE": write_adae,
 }
-if BUILDERS.keys() != ADAM_DATASETS.keys():
-    raise RuntimeError(f"ADaM datasets without a builder or builders without a declaration: "
-                       f"{sorted(BUILDERS.keys() ^ ADAM_DATASETS.keys())}")
+if WRITERS.keys() != ADAM_DATASETS.keys():
+    raise RuntimeError(f"ADaM datasets without a writer or writers without a declaration: "
+                       f"{sorted(WRITERS.keys() ^ ADAM_DATASETS.keys())}")
 
 
 def build_adam_dataset(dataset: str, sdtm_dir: Path, adam_dir: Path, study: StudyConfig,
                        cfg: AdamConfig | None = None) -> dict[str, int]:
     """One ADaM dataset (its inputs already built into adam_dir); row counts."""
-    return BUILDERS[dataset.upper()](sdtm_dir, adam_dir, study, cfg)
+    return WRITERS[dataset.upper()](sdtm_dir, adam_dir, study, cfg)
 
 
 def build_adam(sdtm_dir: Path, adam_dir: Path, study: StudyConfig) -> dict[str, int]:

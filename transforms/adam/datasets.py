@@ -1,7 +1,7 @@
 """The ADaM datasets of a release and, for each, the ADaM datasets its derivation reads.
 
 Standard library only: the pipeline's step graph (and so the Airflow DAG file, at parse time) reads it.
-The builders are bound to these names in `transforms.adam.build.BUILDERS`.
+The writers are bound to these names in `transforms.adam.build.WRITERS`.
 """
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from functools import cache, cached_property
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 STUDIES_DIR = Path(__file__).resolve().parents[2] / "studies"
 STUDY_ENV = "CDISCFLOW_STUDY"
@@ -121,6 +121,32 @@ class LabTest(ConfigModel):
     factor: float
 
 
+class StudyOutline(BaseModel):
+    """What scheduling a study needs from its study.yaml (id, time zone, sites); the rest is not read.
+
+    The Airflow DAG file builds each study's DAG from this at parse time; the tasks load the whole
+    configuration (`load_study`) when they run, so an error elsewhere fails the run, not the DAG file.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    folder: Path
+    study_id: str
+    timezone: str
+    sites: dict[str, SiteConfig]
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:  # an unknown zone fails here, not when the DAG's timetable is built
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
 class StudyConfig(ConfigModel):
     """The whole configuration of one study, as read from its folder."""
 
@@ -225,5 +251,16 @@ def load_study(study: str) -> StudyConfig:
 
 @cache
 def _load_study_folder(folder: Path) -> StudyConfig:
-    raw = yaml.safe_load((folder / "study.yaml").read_text(encoding="utf-8"))
-    return StudyConfig(folder=folder, **raw)
+    return StudyConfig(folder=folder, **_study_yaml(folder))
+
+
+def load_study_outline(folder: Path) -> StudyOutline:
+    """The scheduling outline of a study folder (StudyOutline): only its study.yaml is read."""
+    return StudyOutline(folder=folder, **_study_yaml(folder))
+
+
+def _study_yaml(folder: Path) -> dict:
+    content = yaml.safe_load((folder / "study.yaml").read_text(encoding="utf-8"))
+    if not isinstance(content, dict):
+        raise ValueError(f"{folder / 'study.yaml'} does not hold a mapping of settings")
+    return content

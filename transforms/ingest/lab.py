@@ -17,7 +17,7 @@ CANONICAL = ["MRN", "SPECID", "COLLDTM", "TEST", "TESTNAME", "RESULT", "UNIT", "
 STAGED = ["SITEID", "MRN", "SPECID", "COLLDTC", "REPORTDTC", "TEST", "RESULT", "UNIT", "RANGE_LOW",
           "RANGE_HIGH", "FLAG", "STATUS", "SRCFILE", "SRCLINE"]
 # Every well-formed row as printed (times unparsed too): what the raw GX suite validates.
-RAW = ["SITEID", "MRN", "SPECID", "COLLDTM", "REPORTDTM", *STAGED[3:]]
+PRINTED = ["SITEID", "MRN", "SPECID", "COLLDTM", "REPORTDTM", *STAGED[3:]]
 
 
 class LabFileError(ValueError):
@@ -33,11 +33,11 @@ def _iso(value: str, fmt: str) -> str | None:
 
 def read_lab_file(path: Path, site: str, cfg: LabSourceConfig, findings: Findings,
                   names: set[tuple[str, str]] | None = None) -> pd.DataFrame:
-    """Parse one LIS file into raw rows; an unreadable file raises LabFileError, a malformed record is a finding."""
+    """Parse one LIS file into rows as printed; an unreadable file raises LabFileError, a malformed record is a finding."""
     names = set() if names is None else names
-    raw = path.read_bytes()
+    data = path.read_bytes()
     try:
-        text = raw.decode(cfg.encoding)
+        text = data.decode(cfg.encoding)
     except UnicodeDecodeError as exc:
         raise LabFileError(f"{path.name}: not readable as {cfg.encoding} (byte {exc.start})") from exc
     if "\x00" in text:
@@ -89,8 +89,8 @@ def read_lab_file(path: Path, site: str, cfg: LabSourceConfig, findings: Finding
             "RANGE_LOW": row.get("RANGE_LOW", ""), "RANGE_HIGH": row.get("RANGE_HIGH", ""),
             "FLAG": row.get("FLAG", ""), "STATUS": row.get("STATUS", ""), "SRCFILE": path.name, "SRCLINE": line_no,
         })
-    df = pd.DataFrame(rows, columns=RAW)
-    return df.astype({c: "string" for c in RAW if c != "SRCLINE"} | {"SRCLINE": "int64"})
+    df = pd.DataFrame(rows, columns=PRINTED)
+    return df.astype({c: "string" for c in PRINTED if c != "SRCLINE"} | {"SRCLINE": "int64"})
 
 
 def header_problem(header: list[str], expected: list[str]) -> str:
@@ -172,14 +172,14 @@ def ingest_site_labs(files: list[Path], site: str, cfg: LabSourceConfig, known_t
     findings = Findings()
     names: set[tuple[str, str]] = set()
     frames = [read_lab_file(p, site, cfg, findings, names) for p in sorted(files, key=lambda p: p.name)]
-    raw = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RAW)
-    raw = raw.astype({c: "string" for c in RAW if c != "SRCLINE"} | {"SRCLINE": "int64"})
+    printed = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=PRINTED)
+    printed = printed.astype({c: "string" for c in PRINTED if c != "SRCLINE"} | {"SRCLINE": "int64"})
     out.parent.mkdir(parents=True, exist_ok=True)
-    raw.to_parquet(raw_path(out), index=False)
+    printed.to_parquet(printed_path(out), index=False)
     # Rows without a usable time or with an unmapped test cannot become results; the raw suite
     # (RAW-LIS-DATETIME, RAW-LIS-UNKNOWN-TEST) reports each of them to the site.
-    usable = raw["COLLDTC"].notna() & raw["REPORTDTC"].notna() & raw["TEST"].isin(known_tests)
-    df = raw.loc[usable, STAGED].reset_index(drop=True)
+    usable = printed["COLLDTC"].notna() & printed["REPORTDTC"].notna() & printed["TEST"].isin(known_tests)
+    df = printed.loc[usable, STAGED].reset_index(drop=True)
     stats_unusable = int((~usable).sum())
     current, stats = resolve_lab_versions(df, cfg, findings, shown)
     stats["unusable"] = stats_unusable
@@ -196,6 +196,6 @@ def names_path(staged_labs: Path) -> Path:
     return staged_labs.with_name(staged_labs.stem + "_names.parquet")
 
 
-def raw_path(staged_labs: Path) -> Path:
-    """Where a site's raw LIS rows (as printed, names dropped) are staged for validation."""
-    return staged_labs.with_name(staged_labs.stem + "_raw.parquet")
+def printed_path(staged_labs: Path) -> Path:
+    """Where a site's LIS rows as printed (names dropped) are staged for validation."""
+    return staged_labs.with_name(staged_labs.stem + "_printed.parquet")

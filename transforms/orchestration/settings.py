@@ -4,37 +4,42 @@ Imported by the DAG files at parse time: keep it to the standard library and the
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from transforms.config import STUDIES_DIR, StudyConfig, load_study
+import yaml
+from pydantic import ValidationError
+
+from transforms.config import STUDIES_DIR, StudyOutline, load_study_outline
 
 PROJECT_ROOT = STUDIES_DIR.parent
 DEFAULT_CRON = "0 2 * * *"
+log = logging.getLogger("cdiscflow.nightly")
 
 
 @dataclass(frozen=True)
 class StudyEntry:
-    """A study the deployment schedules: its configuration, read when the DAG file is parsed."""
+    """A study the deployment schedules: the outline of its configuration read when the DAG file is parsed."""
 
-    config: StudyConfig
+    outline: StudyOutline
 
     @property
     def study_id(self) -> str:
         """The study's id."""
-        return self.config.study_id
+        return self.outline.study_id
 
     @property
     def folder(self) -> Path:
         """The study's configuration folder."""
-        return self.config.folder
+        return self.outline.folder
 
     @property
     def timezone(self) -> str:
         """The study's time zone (of its nightly schedule)."""
-        return self.config.timezone
+        return self.outline.timezone
 
     @property
     def key(self) -> str:
@@ -48,9 +53,20 @@ def studies_root() -> Path:
 
 
 def configured_studies(root: Path | None = None) -> list[StudyEntry]:
-    """Every study folder under the studies root that has a study.yaml, sorted by id."""
+    """Every study folder under the studies root whose study.yaml outlines a study, sorted by id.
+
+    A folder whose outline cannot be read is left out with an error line, so that one broken study
+    does not take the other studies' DAGs down with it.
+    """
     root = root or studies_root()
-    found = [StudyEntry(load_study(str(yml.parent.resolve()))) for yml in sorted(root.glob("*/study.yaml"))]
+    found = []
+    for yml in sorted(root.glob("*/study.yaml")):
+        try:
+            found.append(StudyEntry(load_study_outline(yml.parent.resolve())))
+        except (OSError, ValueError, ValidationError, yaml.YAMLError) as exc:
+            reason = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()) \
+                if isinstance(exc, ValidationError) else str(exc)
+            log.error("Study folder %s is not scheduled: its study.yaml is not valid (%s)", yml.parent, reason)
     return sorted(found, key=lambda s: s.key)
 
 

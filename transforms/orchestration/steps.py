@@ -1,14 +1,14 @@
 """Task bodies of the nightly load: plain values in and out, the data itself in the run's workspace.
 
 Each function is one Airflow task and can run on any worker that sees the landing and output
-folders. `run` is the small JSON description `land` returns and every later task receives.
+folders. `run` is the small JSON description `land` returns; every later task reads it from land's result.
 """
 from __future__ import annotations
 
 import logging
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -121,10 +121,23 @@ def domains_to_build(run: Run) -> list[str]:
     return domains
 
 
+@contextmanager
+def quiet_great_expectations() -> Iterator[None]:
+    """Great Expectations logs at WARNING and above only, so a validation task's own lines stay readable."""
+    gx = logging.getLogger("great_expectations")
+    level = gx.level
+    gx.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        gx.setLevel(level)
+
+
 def run_step(step_id: str, run: Run, item: str | None = None) -> dict:
     """One instance of a work step of the graph (item: its site or domain); what graph.Step.returns says."""
     study = load_study_folder(run["study_folder"])
-    with rejecting_bad_files():
+    quiet = quiet_great_expectations() if step_id.startswith("validate_") else nullcontext()
+    with rejecting_bad_files(), quiet:
         return StepBodies(workspace(run), study).run(graph.step(step_id), item)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from transforms.adam.datasets import ADAM_DATASETS
-from transforms.config import StudyConfig
+from transforms.config import StudyConfig, StudyOutline
 
 SITE, DOMAIN = "site", "domain"  # the fan-outs: one instance per lab site, per SDTM domain
 RECORD, COUNTS = "record", "counts"  # what a step returns: statistics for the manifest, rows per dataset
@@ -22,7 +22,7 @@ class Step:
     title: str
     needs: tuple[str, ...] = ()
     over: str | None = None  # SITE or DOMAIN: one instance per lab site or per SDTM domain
-    dataset: str | None = None  # the ADaM dataset a derive step builds
+    dataset: str | None = None  # the ADaM dataset a build step builds
     returns: str = RECORD
     heavy: bool = True  # memory-heavy: goes to the deployment's heavy pool and queue
     in_cli: bool = True  # detect_changes and cleanup are the scheduler's (the CLI always builds, cleans up always)
@@ -32,7 +32,7 @@ STAGED = ("ingest_edc", "ingest_labs", "ingest_randomization")
 
 
 def _adam_step(dataset: str, reads: tuple[str, ...]) -> Step:
-    return Step(f"derive_{dataset.lower()}", f"Derive {dataset}", ("build_sdtm", *(f"derive_{r.lower()}" for r in reads)),
+    return Step(f"build_{dataset.lower()}", f"Build {dataset}", ("build_sdtm", *(f"build_{r.lower()}" for r in reads)),
                 dataset=dataset, returns=COUNTS)
 
 
@@ -63,7 +63,7 @@ def step(step_id: str) -> Step:
     return next(s for s in STEPS if s.id == step_id)
 
 
-def lab_sites(study: StudyConfig) -> list[str]:
+def lab_sites(study: StudyConfig | StudyOutline) -> list[str]:
     """The sites whose laboratory files the study receives (a `lab` section in their configuration)."""
     return sorted(site for site, cfg in study.sites.items() if cfg.lab)
 

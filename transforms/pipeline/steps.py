@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
@@ -191,7 +192,7 @@ def step_validate_raw_edc(ws: Workspace, study: StudyConfig) -> dict[str, int]:
 
 def step_validate_raw_lab(ws: Workspace, study: StudyConfig, site: str) -> dict[str, int]:
     """Raw layer (GX) on one site's LIS rows: findings/raw_lab_<site>.parquet."""
-    from transforms.ingest.lab import raw_path
+    from transforms.ingest.lab import printed_path
     from transforms.quality.validate import validate_raw_lab
 
     items = pd.read_parquet(ws.edc_items, columns=["SITEID", "SUBJECTKEY", "ITEMOID", "VALUE"])
@@ -199,7 +200,7 @@ def step_validate_raw_lab(ws: Workspace, study: StudyConfig, site: str) -> dict[
     subject_of_mrn = dict(zip(links["VALUE"].str.strip(), links["SUBJECTKEY"], strict=True))
     from transforms.privacy.scrub import drop_scrubber
 
-    findings = validate_raw_lab(pd.read_parquet(raw_path(ws.lab_results(site))), study, site,
+    findings = validate_raw_lab(pd.read_parquet(printed_path(ws.lab_results(site))), study, site,
                                 subject_of_mrn, ws.gx_results, drop_scrubber(study, ws.staged))
     Findings(findings).write(ws.findings_of(f"raw_lab_{site}"))
     return {"findings": len(findings)}
@@ -236,7 +237,7 @@ def step_check_sdtm(ws: Workspace, study: StudyConfig) -> dict[str, int]:
 
 
 def step_build_adam_dataset(ws: Workspace, study: StudyConfig, dataset: str) -> dict[str, int]:
-    """Derive one ADaM dataset from the run's SDTM into the workspace."""
+    """Build one ADaM dataset from the run's SDTM into the workspace."""
     from transforms.adam.build import build_adam_dataset
 
     return build_adam_dataset(dataset, ws.sdtm, ws.adam, study)
@@ -250,19 +251,23 @@ def data_cut(landing: Landing) -> str:
     return datetime.strptime(snap.stamp, "%Y%m%dT%H%M%S").date().isoformat()
 
 
+def prepared_context(ws: Workspace, study: StudyConfig) -> BuildContext:
+    """The SDTM build context with the shared preparation done and its findings written."""
+    ctx = prepare(load_context(study, ws.staged), ws.staged)
+    # Findings of the shared preparation (linking, visits) are the same whichever domain runs it.
+    ctx.findings.write(ws.findings_of("sdtm_prepare"))
+    return replace(ctx, findings=Findings())
+
+
 def step_build_domain(ws: Workspace, study: StudyConfig, domain: str, ctx: BuildContext | None = None) -> dict[str, int]:
-    """Build one SDTM domain into the workspace (with its SUPP-- and lineage); returns row counts."""
+    """Build one SDTM domain into the workspace (with its SUPP-- and lineage); returns row counts.
+
+    ctx: a context from `prepared_context`, shared by the domains of one run.
+    """
     landing = Landing.read(ws.landing)
-    ctx = ctx or load_context(study, ws.staged)
-    fresh_prepare = ctx.dm_records is None
-    prepare(ctx, ws.staged)
-    if fresh_prepare:
-        # Findings of the shared preparation (linking, visits) are the same whichever domain runs it.
-        ctx.findings.write(ws.findings_of("sdtm_prepare"))
-        ctx.findings = Findings()
+    ctx = replace(ctx or prepared_context(ws, study), findings=Findings())  # this domain's findings only
     b = build_domain(ctx, ws.staged, domain, data_cut(landing))
     ctx.findings.write(ws.findings_of(f"sdtm_{domain.lower()}"))
-    ctx.findings = Findings()
     for stale in ws.sdtm.glob(f"*{domain.lower()}.parquet") if ws.sdtm.exists() else []:
         if stale.name in (f"{domain.lower()}.parquet", f"supp{domain.lower()}.parquet"):
             stale.unlink()
@@ -319,5 +324,5 @@ class StepBodies:
 
     def _context(self) -> BuildContext:
         if self._ctx is None:
-            self._ctx = load_context(self.study, self.ws.staged)
+            self._ctx = prepared_context(self.ws, self.study)
         return self._ctx

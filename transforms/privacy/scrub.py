@@ -127,7 +127,7 @@ def describe(kinds: Counter[str]) -> str:
 
 def drop_identifiers(study, staged: Path) -> set[str]:
     """Every identifier of the drop: each subject's identifier items (MRN, initials) and the LIS's MRNs and names."""
-    from transforms.ingest.lab import names_path, raw_path
+    from transforms.ingest.lab import names_path, printed_path
 
     found: set[str] = set()
     items_path = staged / "edc_items.parquet"
@@ -140,7 +140,7 @@ def drop_identifiers(study, staged: Path) -> set[str]:
         if p.exists():
             names = pd.read_parquet(p)
             found |= set(names["MRN"].dropna().astype(str)) | set(names["NAME"].dropna().astype(str))
-        r = raw_path(staged_labs)
+        r = printed_path(staged_labs)
         if r.exists():
             found |= set(pd.read_parquet(r, columns=["MRN"])["MRN"].dropna().astype(str))
     return {f.strip() for f in found if f and f.strip()}

@@ -2,7 +2,7 @@
 
 The engine (PyPI cdisc-rules-engine 0.17.1) needs Python 3.12, so it lives in its own virtualenv
 (`.venv-core`, made by `make core-setup`) and runs as a subprocess of tools/core_runner.py; this
-module prepares its inputs, reads its raw results, applies the study's reviewed exceptions
+module prepares its inputs, reads its JSON report, applies the study's reviewed exceptions
 (`studies/<study>/quality/core_exceptions.yaml`) and writes the report. The rules are the engine's
 cache files, committed xz-compressed in `core_cache/` and checked against their SHA-256 by the runner: nothing is fetched and nothing is read from outside
 the repository. Issue rows carry what the engine reports (rule, dataset, row, USUBJID, --SEQ,
@@ -139,10 +139,10 @@ def dataset_classes(xpt_dir: Path) -> dict[str, str]:
     return {p.stem.upper(): dataset_meta(p.stem.upper()).class_ for p in sorted(xpt_dir.glob("*.xpt"))}
 
 
-def issues_from_raw(raw: dict[str, Any], exceptions: list[CoreException]) -> pd.DataFrame:
+def issues_from_report(engine_report: dict[str, Any], exceptions: list[CoreException]) -> pd.DataFrame:
     """One row per issue the engine reported, EXCEPTED holding the covering exception's rule id (or '')."""
     rows = []
-    for rule in raw["rules"]:
+    for rule in engine_report["rules"]:
         for res in rule["results"]:
             if res.get("executionStatus") != "issue reported":
                 continue
@@ -161,10 +161,10 @@ def issues_from_raw(raw: dict[str, Any], exceptions: list[CoreException]) -> pd.
     return df.sort_values(["RULE", "DATASET"], kind="stable", ignore_index=True)
 
 
-def rule_statuses(raw: dict[str, Any]) -> dict[str, str]:
+def rule_statuses(engine_report: dict[str, Any]) -> dict[str, str]:
     """Each rule's worst per-dataset status ('execution error' also when the rule crashed)."""
     out = {}
-    for rule in raw["rules"]:
+    for rule in engine_report["rules"]:
         seen = {r.get("executionStatus") for r in rule["results"]}
         if rule.get("crash"):
             seen.add("execution error")
@@ -172,10 +172,10 @@ def rule_statuses(raw: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def execution_errors(raw: dict[str, Any]) -> list[dict[str, str]]:
+def execution_errors(engine_report: dict[str, Any]) -> list[dict[str, str]]:
     """Rule and dataset of every execution error, with the engine's message (what coverage is missing)."""
     out = []
-    for rule in raw["rules"]:
+    for rule in engine_report["rules"]:
         if rule.get("crash"):
             out.append({"rule": rule["core_id"], "dataset": "", "message": rule["crash"]})
         for res in rule["results"]:
@@ -194,16 +194,16 @@ def issue_summary(issues: pd.DataFrame) -> pd.DataFrame:
                          "MESSAGE": g["MESSAGE"].first()}).reset_index()
 
 
-def run_engine(xpt_dir: Path, raw_out: Path, *, python: Path | None = None, jobs: int | None = None,
+def run_engine(xpt_dir: Path, report_out: Path, *, python: Path | None = None, jobs: int | None = None,
                rules: list[str] | None = None, timeout: float = 3600) -> dict[str, Any]:
-    """Run tools/core_runner.py in the engine's virtualenv on a folder of XPT files; returns its raw results."""
+    """Run tools/core_runner.py in the engine's virtualenv on a folder of XPT files; returns its JSON report."""
     python = python or core_python()
     if python is None:
         raise CoreUnavailable(f"{CORE_VENV} does not exist: run `make core-setup` (Python 3.12 needed)")
     with tempfile.TemporaryDirectory() as tmp:
         classes = Path(tmp) / "classes.json"
         classes.write_text(json.dumps(dataset_classes(xpt_dir)), encoding="utf-8")
-        cmd = [str(python), str(RUNNER), "--xpt-dir", str(xpt_dir), "--out", str(raw_out),
+        cmd = [str(python), str(RUNNER), "--xpt-dir", str(xpt_dir), "--out", str(report_out),
                "--dataset-classes", str(classes), "--jobs", str(jobs or min(4, os.cpu_count() or 1))]
         for r in rules or []:
             cmd += ["--rule", r]
@@ -212,7 +212,7 @@ def run_engine(xpt_dir: Path, raw_out: Path, *, python: Path | None = None, jobs
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=tmp, env=env, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"CORE runner failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    return json.loads(raw_out.read_text(encoding="utf-8"))
+    return json.loads(report_out.read_text(encoding="utf-8"))
 
 
 def run_core(xpt_dir: Path, report: Path, study: StudyConfig, *, python: Path | None = None,
@@ -221,29 +221,29 @@ def run_core(xpt_dir: Path, report: Path, study: StudyConfig, *, python: Path | 
     reviewed = load_exceptions(study)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        raw = run_engine(xpt_dir, Path(tmp) / "raw.json", python=python, jobs=jobs, rules=rules, timeout=timeout)
+        engine_report = run_engine(xpt_dir, Path(tmp) / "engine.json", python=python, jobs=jobs, rules=rules, timeout=timeout)
     seconds = round(time.perf_counter() - start, 1)
-    issues = issues_from_raw(raw, reviewed)
-    statuses = rule_statuses(raw)
-    errors = execution_errors(raw)
+    issues = issues_from_report(engine_report, reviewed)
+    statuses = rule_statuses(engine_report)
+    errors = execution_errors(engine_report)
     rows = issues.to_dict(orient="records")
-    result = CoreResult(report, issues, statuses, errors, seconds, raw["engine"],
+    result = CoreResult(report, issues, statuses, errors, seconds, engine_report["engine"],
                         [e for e in reviewed if not any(e.matches(r) for r in rows)])
-    write_report(result, raw, reviewed)
+    write_report(result, engine_report, reviewed)
     return result
 
 
-def write_report(result: CoreResult, raw: dict[str, Any], reviewed: list[CoreException]) -> None:
+def write_report(result: CoreResult, engine_report: dict[str, Any], reviewed: list[CoreException]) -> None:
     """reports/core.json (summary, rule statuses, issues, execution errors, exceptions) and core_issues.csv."""
     issues = result.issues
     rows = issues.to_dict(orient="records")
     doc = {
-        "engine": raw["engine"], "python": raw["python"], "standard": raw["standard"],
-        "seconds": result.seconds, "jobs": raw["jobs"], "datasets": raw["datasets"],
+        "engine": engine_report["engine"], "python": engine_report["python"], "standard": engine_report["standard"],
+        "seconds": result.seconds, "jobs": engine_report["jobs"], "datasets": engine_report["datasets"],
         "summary": {"rules": len(result.rule_status), **result.status_counts(), "issues": len(issues),
                     "open_issues": len(result.open_issues), "excepted_issues": int((issues["EXCEPTED"] != "").sum())},
         "rules": [{"rule": r["core_id"], "status": result.rule_status[r["core_id"]], "description": r["description"],
-                   "seconds": r["seconds"]} for r in raw["rules"]],
+                   "seconds": r["seconds"]} for r in engine_report["rules"]],
         "issues_by_rule": result.summary().to_dict(orient="records"),
         "issues": issues.to_dict(orient="records"),
         "execution_errors": result.execution_errors,

@@ -49,7 +49,7 @@ def validate_raw_edc(items: pd.DataFrame, study: StudyConfig, results: Path | No
                                   scrubber), to_finding)
 
 
-def validate_raw_lab(raw: pd.DataFrame, study: StudyConfig, site: str,
+def validate_raw_lab(rows: pd.DataFrame, study: StudyConfig, site: str,
                      subject_of_mrn: dict[str, str] | None = None, results: Path | None = None,
                      scrubber: Scrubber | None = None) -> list[Finding]:
     """Raw layer for a site's LIS rows; the MRN only finds the subject and never enters a finding.
@@ -58,8 +58,8 @@ def validate_raw_lab(raw: pd.DataFrame, study: StudyConfig, site: str,
     findings nor the GX results carry them.
     """
     subject_of_mrn = subject_of_mrn or {}
-    raw = protect_lab_rows(raw, study.study_id, scrubber or Scrubber(), site)
-    raw = raw.assign(SUBJECTKEY=raw["MRN"].map(lambda m: subject_of_mrn.get(m.strip(), "") if isinstance(m, str)
+    rows = protect_lab_rows(rows, study.study_id, scrubber or Scrubber(), site)
+    rows = rows.assign(SUBJECTKEY=rows["MRN"].map(lambda m: subject_of_mrn.get(m.strip(), "") if isinstance(m, str)
                                                   else ""))
     suite = load_suite(study, f"raw_lab_{site.lower()}")
     show = {"collection time": "COLLDTM", "report time": "REPORTDTM", "test": "TEST", "result": "RESULT",
@@ -75,7 +75,7 @@ def validate_raw_lab(raw: pd.DataFrame, study: StudyConfig, site: str,
             key=f"{row.get('SRCFILE')} specimen {row.get('SPECID')} test {row.get('TEST')}")
 
     result = results and results / f"raw_lab_{site.lower()}.json"
-    return findings_from(validate(raw.drop(columns=["MRN"]), suite, [*LAB_INDEX, "SUBJECTKEY"], result,
+    return findings_from(validate(rows.drop(columns=["MRN"]), suite, [*LAB_INDEX, "SUBJECTKEY"], result,
                                   scrubber), to_finding)
 
 

@@ -25,10 +25,10 @@ from statsmodels.stats.proportion import confint_proportions_2indep, proportion_
 
 from transforms.config import StudyConfig  # noqa: E402
 from transforms.config.adam import AdamConfig, load_adam_config  # noqa: E402
+from transforms.config.reports import BaselineRow, MortalityReport, ToplineConfig, load_topline_config  # noqa: E402
 
 POOLED = "All subjects"
 Z95 = 1.959963984540054
-RISK_TABLE_EVERY_DAYS = 14  # numbers at risk every two weeks from day 1 to the landmark
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class Landmark:
     """The time-to-event horizon of the study's ADaM (tte.yaml): the landmark day and the risk-table days."""
 
     horizon_days: int
+    risk_table_every_days: int  # reports/topline.yaml
 
     @property
     def day(self) -> int:
@@ -44,8 +45,8 @@ class Landmark:
 
     @property
     def risk_times(self) -> tuple[int, ...]:
-        """Days of the numbers-at-risk table: every RISK_TABLE_EVERY_DAYS from day 1, and the landmark."""
-        return tuple(sorted({*range(1, self.day + 1, RISK_TABLE_EVERY_DAYS), self.day}))
+        """Days of the numbers-at-risk table: every risk_table_every_days from day 1, and the landmark."""
+        return tuple(sorted({*range(1, self.day + 1, self.risk_table_every_days), self.day}))
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def _pct(k: int, n: int) -> str:
 # --- sections ---------------------------------------------------------------------------------
 
 
-def consort_section(adsl: pd.DataFrame, blinded: bool) -> str:
+def consort_section(adsl: pd.DataFrame, blinded: bool, completed_label: str) -> str:
     """Screened -> randomized -> treated -> completed, with reasons, as a flow figure and a table."""
     screened = len(adsl)
     itt = adsl[adsl["ITTFL"] == "Y"]
@@ -146,7 +147,7 @@ def consort_section(adsl: pd.DataFrame, blinded: bool) -> str:
         flow_box(x, 0.47, f"{name}\nn = {n}\ntreated (SAF) {treated}", 9)
         arrow((x, 0.41), (x, 0.30))
         why = "\n".join(f"{k.lower()}: {v}" for k, v in reasons.items())
-        flow_box(x, 0.16, f"Completed Week 12: {completed}\nOngoing: {ongoing}\nDiscontinued: {int(reasons.sum())}\n{why}", 8)
+        flow_box(x, 0.16, f"{completed_label}: {completed}\nOngoing: {ongoing}\nDiscontinued: {int(reasons.sum())}\n{why}", 8)
     arrow((0.5, 0.90), (0.5, 0.78))
     arrow((0.5, 0.84), (0.78, 0.80))
     table = _table(
@@ -155,8 +156,8 @@ def consort_section(adsl: pd.DataFrame, blinded: bool) -> str:
     return f"<h2>Subject disposition</h2>{_png(fig)}{table}"
 
 
-def baseline_section(adsl: pd.DataFrame, blinded: bool) -> str:
-    """Baseline characteristics of the ITT population by planned treatment."""
+def baseline_section(adsl: pd.DataFrame, blinded: bool, characteristics: list[BaselineRow]) -> str:
+    """Baseline characteristics of the ITT population by planned treatment (the study's rows, in order)."""
     itt = adsl[adsl["ITTFL"] == "Y"]
     groups = _groups(itt, "TRT01P", blinded)
     header = ["Characteristic", *[f"{n} (N={len(g)})" for n, g in groups]]
@@ -182,25 +183,17 @@ def baseline_section(adsl: pd.DataFrame, blinded: bool) -> str:
                 cells.append(_pct(k, len(g)))
             rows.append([f"{label}: {lev}", *cells])
 
-    cont("Age (years)", "AGE")
-    cat("Age group", "AGEGR1")
-    cat("Sex", "SEX")
-    cat("Ethnic group", "ETHGRP")
-    cat("Site", "SITEID")
-    cat("Etiology", "ETIOL")
-    cont("Baseline MELD", "MELDBL")
-    cont("Screening-day MELD", "MELDSCR")
-    cat("Stratum as randomized", "STRAT1R")
-    cat("Baseline West Haven HE grade", "HEGRBL")
+    for row in characteristics:
+        (cont if row.summary == "continuous" else cat)(row.label, row.variable)
     return "<h2>Baseline characteristics (ITT)</h2>" + _table(header, rows)
 
 
-def mortality_section(adtte: pd.DataFrame, blinded: bool, paramcd: str, landmark: Landmark) -> str:
+def mortality_section(adtte: pd.DataFrame, blinded: bool, report: MortalityReport, landmark: Landmark) -> str:
     """Kaplan-Meier curves with numbers at risk, the estimate at the landmark day with 95% CI and the log-rank p."""
-    km_day, risk_times = landmark.day, landmark.risk_times
+    km_day, risk_times, paramcd = landmark.day, landmark.risk_times, report.paramcd
     d = adtte[adtte["PARAMCD"] == paramcd]
     if d.empty:
-        return f"<h2>12-week mortality</h2><p>No {paramcd} records.</p>"
+        return f"<h2>{html.escape(report.empty_title)}</h2><p>No {paramcd} records.</p>"
     groups = [(n, g) for n, g in _groups(d, "TRTP", blinded) if blinded or n != POOLED]
     fig, (ax, axr) = plt.subplots(
         2, 1, figsize=(8, 5.8), gridspec_kw={"height_ratios": [4, 1], "hspace": 0.45}, sharex=True
@@ -227,7 +220,7 @@ def mortality_section(adtte: pd.DataFrame, blinded: bool, paramcd: str, landmark
         risk.append((name, [int((t >= x).sum()) for x in risk_times]))
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("Survival probability")
-    ax.set_title("Kaplan-Meier: death within 12 weeks (DTH12)")
+    ax.set_title(report.figure_title)
     ax.legend(loc="lower left")
     ax.grid(alpha=0.3)
     axr.axis("off")
@@ -236,11 +229,11 @@ def mortality_section(adtte: pd.DataFrame, blinded: bool, paramcd: str, landmark
         axr.text(-0.02, y, name, ha="right", va="center", transform=axr.get_yaxis_transform(), fontsize=8)
         for x, c in zip(risk_times, counts, strict=True):
             axr.text(x, y, str(c), ha="center", va="center", fontsize=8)
-    axr.set_title("Number at risk (day since randomization)", fontsize=8, loc="left")
+    axr.set_title(report.risk_table_title, fontsize=8, loc="left")
     axr.set_xlim(0, km_day + 2)
     ax.set_xticks(risk_times)
     ax.tick_params(labelbottom=True)
-    ax.set_xlabel("Days since randomization (AVAL)")
+    ax.set_xlabel(report.time_axis)
     text = _table(
         ["Group", "N", "Deaths", f"KM survival at day {km_day} (95% CI)", f"KM mortality at day {km_day} (95% CI)"],
         rows,
@@ -249,14 +242,8 @@ def mortality_section(adtte: pd.DataFrame, blinded: bool, paramcd: str, landmark
         arm = d["TRTP"].where(d["TRTP"].notna(), "")
         chisq, p = survdiff(d["AVAL"].to_numpy(float), (d["CNSR"] == 0).to_numpy(int), arm.to_numpy())
         text += f"<p>Log-rank test (statsmodels survdiff): chi-square {chisq:.3f}, p = {p:.4f}.</p>"
-    note = (
-        "<p class=note>Time = AVAL = ADT - randomization date + 1; a death on randomization + "
-        f"{landmark.horizon_days} days has AVAL {km_day}. Event: death within {landmark.horizon_days} days, also "
-        "after a liver transplantation; otherwise censored at the earliest of the last-known-alive date, the "
-        f"transplantation and randomization + {landmark.horizon_days} days. "
-        "CI: log(-log) transform of Greenwood's variance.</p>"
-    )
-    return f"<h2>12-week mortality (primary endpoint, ITT)</h2>{_png(fig)}{text}{note}"
+    note = report.note.format(horizon_days=landmark.horizon_days, day=km_day)
+    return f"<h2>{html.escape(report.title)}</h2>{_png(fig)}{text}<p class=note>{html.escape(note, quote=False)}</p>"
 
 
 def _surv(sf: SurvfuncRight, t: float) -> float:
@@ -264,7 +251,7 @@ def _surv(sf: SurvfuncRight, t: float) -> float:
     return 1.0 if idx < 0 else float(sf.surv_prob[idx])
 
 
-def remission_section(adrs: pd.DataFrame, blinded: bool, paramcd: str) -> str:
+def remission_section(adrs: pd.DataFrame, blinded: bool, paramcd: str, title: str, criteria_title: str) -> str:
     """Remission rate with Wilson 95% CI per group and, unblinded, the risk difference (Newcomb 95% CI)."""
     d = adrs[adrs["PARAMCD"] == paramcd]
     groups = [(n, g) for n, g in _groups(d, "TRTP", blinded)]
@@ -295,10 +282,10 @@ def remission_section(adrs: pd.DataFrame, blinded: bool, paramcd: str) -> str:
                     int(g["CRIT1FL"].isna().sum()),
                 ]
             )
-        out += "<h3>Criteria at Week 12 (all ITT subjects pooled)</h3>" + _table(
+        out += f"<h3>{html.escape(criteria_title)}</h3>" + _table(
             ["Criterion", "Met", "Not met", "Missing"], rows
         )
-    return "<h2>Clinical remission at Week 12 (ITT; missing = non-responder)</h2>" + out
+    return f"<h2>{html.escape(title)}</h2>" + out
 
 
 def teae_section(adae: pd.DataFrame, adsl: pd.DataFrame, blinded: bool) -> str:
@@ -346,6 +333,17 @@ img{max-width:100%}.banner{padding:10px;border:2px solid #8a5a00;background:#fff
 .note{font-size:12px;color:#4a5663}"""
 
 
+def landmark(cfg: AdamConfig, topline: ToplineConfig) -> Landmark:
+    """The landmark of the topline's time-to-event parameter; an unknown PARAMCD or no horizon is a config error."""
+    paramcds = [p.paramcd for p in cfg.tte.parameters]
+    if topline.mortality.paramcd not in paramcds:
+        raise ValueError(f"reports/topline.yaml: mortality.paramcd {topline.mortality.paramcd!r} "
+                         f"is not a parameter of tte.yaml ({', '.join(paramcds)})")
+    if cfg.tte.horizon_days is None:
+        raise ValueError("reports/topline.yaml: the mortality section needs tte.yaml's horizon_days")
+    return Landmark(cfg.tte.horizon_days, topline.mortality.risk_table_every_days)
+
+
 def render_topline(
     adsl: pd.DataFrame,
     adtte: pd.DataFrame,
@@ -353,6 +351,7 @@ def render_topline(
     adae: pd.DataFrame,
     blinded: bool,
     cfg: AdamConfig,
+    topline: ToplineConfig,
     title: str = "Topline",
 ) -> str:
     """The topline page as HTML text."""
@@ -365,11 +364,11 @@ def render_topline(
     parts = [
         f"<h1>{html.escape(title)}</h1>",
         banner,
-        consort_section(adsl, blinded),
-        baseline_section(adsl, blinded),
-        # The primary time-to-event parameter is the first of tte.yaml.
-        mortality_section(adtte, blinded, cfg.tte.parameters[0].paramcd, Landmark(cfg.tte.horizon_days)),
-        remission_section(adrs, blinded, cfg.remission.paramcd),
+        consort_section(adsl, blinded, topline.disposition.completed),
+        baseline_section(adsl, blinded, topline.baseline),
+        mortality_section(adtte, blinded, topline.mortality, landmark(cfg, topline)),
+        remission_section(adrs, blinded, cfg.remission.paramcd, topline.remission.title,
+                          topline.remission.criteria_title),
         teae_section(adae, adsl, blinded),
     ]
     return (
@@ -392,7 +391,7 @@ def write_topline(adam_dir: Path, out_html: Path, study: StudyConfig, blinded: b
                     df[col] = None
     page = render_topline(
         read["adsl"], read["adtte"], read["adrs"], read["adae"], blinded, load_adam_config(study),
-        f"{study.study_id} topline: ADaM summary",
+        load_topline_config(study), f"{study.study_id} topline: ADaM summary",
     )
     out_html.parent.mkdir(parents=True, exist_ok=True)
     out_html.write_text(page, encoding="utf-8")

@@ -1,7 +1,7 @@
 """SDTM build: map each domain from the staged sources, derive, and shape to SDTMIG 3.4."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -65,34 +65,33 @@ def map_domain(ctx: BuildContext, domain: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=INTERNAL)
 
 
-def build_dm_records(ctx: BuildContext) -> pd.DataFrame:
-    """DM before shaping: mapped variables plus reference dates, arms and country."""
-    raw = map_domain(ctx, "DM").drop_duplicates("_SUBJECTKEY", keep="first").reset_index(drop=True)
-    ref = dmx.derive_reference_dates(ctx, raw["_SUBJECTKEY"])
-    ctx.reference = ref
+def build_dm_records(ctx: BuildContext) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """DM before shaping (mapped variables plus reference dates, arms and country) and the reference dates."""
+    records = map_domain(ctx, "DM").drop_duplicates("_SUBJECTKEY", keep="first").reset_index(drop=True)
+    ref = dmx.derive_reference_dates(ctx, records["_SUBJECTKEY"])
     for col in ("RFSTDTC", "RFXSTDTC", "RFXENDTC"):
-        raw[col] = ref.loc[raw["_SUBJECTKEY"], col].to_numpy()
-    raw["DTHFL"] = dmx.derive_dthfl(raw.get("DTHDTC", pd.Series(pd.NA, index=raw.index)))
-    raw["RFPENDTC"] = dmx.derive_rfpendtc(raw["RFENDTC"], raw["DTHDTC"])
+        records[col] = ref.loc[records["_SUBJECTKEY"], col].to_numpy()
+    records["DTHFL"] = dmx.derive_dthfl(records.get("DTHDTC", pd.Series(pd.NA, index=records.index)))
+    records["RFPENDTC"] = dmx.derive_rfpendtc(records["RFENDTC"], records["DTHDTC"])
     randno = subject_items(ctx.items, (ctx.meta.item_group_of_item()[ctx.study.reference_dates.randomization_number],))
     rn_col = ctx.study.reference_dates.randomization_number
-    randno_by_row = raw["_SUBJECTKEY"].map(randno[rn_col] if rn_col in randno else {})
-    arms = dmx.derive_arm(ctx, raw, randno_by_row)
-    raw[arms.columns] = arms
-    raw["COUNTRY"] = dmx.derive_country(ctx, raw["SITEID"])
+    randno_by_row = records["_SUBJECTKEY"].map(randno[rn_col] if rn_col in randno else {})
+    arms = dmx.derive_arm(ctx, records, randno_by_row)
+    records[arms.columns] = arms
+    records["COUNTRY"] = dmx.derive_country(ctx, records["SITEID"])
     if not ctx.blinded and "derive_planned_dose" in ctx.spec.derived("SUPPDM"):
-        raw["SUPP:PLANDOSE"] = dmx.derive_planned_dose(ctx, randno_by_row)
-    return raw
+        records["SUPP:PLANDOSE"] = dmx.derive_planned_dose(ctx, randno_by_row)
+    return records, ref
 
 
 def build_ex_records(ctx: BuildContext) -> pd.DataFrame:
     """EX before shaping: treatment name and planned dose follow the (un)blinding."""
-    raw = map_domain(ctx, "EX")
-    if raw.empty:
-        return raw
-    raw["EXTRT"] = derive_extrt(ctx, raw["_SUBJECTKEY"])
-    raw[["EXDOSE", "EXDOSU"]] = derive_exdose(ctx, raw["_SUBJECTKEY"])
-    return raw
+    records = map_domain(ctx, "EX")
+    if records.empty:
+        return records
+    records["EXTRT"] = derive_extrt(ctx, records["_SUBJECTKEY"])
+    records[["EXDOSE", "EXDOSU"]] = derive_exdose(ctx, records["_SUBJECTKEY"])
+    return records
 
 
 def build_lb_records(ctx: BuildContext, staged: Path) -> pd.DataFrame:
@@ -112,8 +111,7 @@ def build_visits(ctx: BuildContext, lb: pd.DataFrame) -> pd.DataFrame:
     lab_dates = pd.DataFrame({"SUBJECTKEY": lb.get("_SUBJECTKEY", pd.Series(dtype="string")),
                               "SITEID": lb.get("_SITEID", pd.Series(dtype="string")),
                               "LABDATE": lb.get("LBDTC", pd.Series(dtype="string")).str.slice(0, 10)})
-    ctx.visits = number_visits(edc, lab_dates, ctx.study)
-    return ctx.visits
+    return number_visits(edc, lab_dates, ctx.study)
 
 
 def sv_records(ctx: BuildContext) -> pd.DataFrame:
@@ -130,11 +128,11 @@ def sv_records(ctx: BuildContext) -> pd.DataFrame:
     })
 
 
-def finalize(ctx: BuildContext, domain: str, raw: pd.DataFrame) -> BuiltDomain:
+def finalize(ctx: BuildContext, domain: str, records: pd.DataFrame) -> BuiltDomain:
     """Derive the study-wide variables, then shape to SDTMIG order and types."""
     variables = domain_variables(domain)
     names = [v.name for v in variables]
-    df = derive_spec_variables(ctx, domain, raw.reset_index(drop=True).copy(), names)
+    df = derive_spec_variables(ctx, domain, records.reset_index(drop=True).copy(), names)
     seq = f"{domain}SEQ"
     unknown = [c for c in df.columns if not c.startswith(("_", "SUPP:")) and c not in names]
     if unknown:
@@ -215,17 +213,21 @@ def sdtm_domains(spec: MappingSpec) -> list[str]:
     return ["DM", *[d for d in spec.domains if d != "DM"], "LB", "SV", "SE", *TRIAL_DESIGN]
 
 
-def prepare(ctx: BuildContext, staged: Path) -> None:
-    """What every domain needs: DM (reference dates, arms), LB records and the numbered visits."""
-    if ctx.dm_records is None:
-        ctx.dm_records = build_dm_records(ctx)
-        ctx.lb_records = build_lb_records(ctx, staged)
-        build_visits(ctx, ctx.lb_records)
+def prepare(ctx: BuildContext, staged: Path) -> BuildContext:
+    """ctx plus what every domain needs: DM (reference dates, arms), LB records and the numbered visits.
+
+    A new context: the builders return what they produce and only this function assembles it.
+    """
+    if ctx.prepared:
+        return ctx
+    dm, reference = build_dm_records(ctx)
+    lb = build_lb_records(ctx, staged)
+    return replace(ctx, dm_records=dm, reference=reference, lb_records=lb, visits=build_visits(ctx, lb))
 
 
 def build_domain(ctx: BuildContext, staged: Path, domain: str, data_cut: str) -> BuiltDomain:
-    """One SDTM domain, shaped to SDTMIG 3.4 (runs `prepare` first when needed)."""
-    prepare(ctx, staged)
+    """One SDTM domain, shaped to SDTMIG 3.4 (runs `prepare` first when ctx is not prepared yet)."""
+    ctx = prepare(ctx, staged)
     if domain == "DM":
         return finalize(ctx, "DM", ctx.dm_records)
     if domain == "LB":
@@ -236,8 +238,8 @@ def build_domain(ctx: BuildContext, staged: Path, domain: str, data_cut: str) ->
         return finalize(ctx, "SE", build_se(ctx))
     if domain in TRIAL_DESIGN:
         randomized = int((ctx.dm_records["ARMNRS"].fillna("") != ctx.study.screen_failure.armnrs).sum())
-        raw = {"TA": td.build_ta, "TE": td.build_te, "TV": td.build_tv, "TI": td.build_ti}.get(domain)
-        return finalize(ctx, domain, raw(ctx) if raw else td.build_ts(ctx, randomized, data_cut))
+        build = {"TA": td.build_ta, "TE": td.build_te, "TV": td.build_tv, "TI": td.build_ti}.get(domain)
+        return finalize(ctx, domain, build(ctx) if build else td.build_ts(ctx, randomized, data_cut))
     if domain == "EX":
         return finalize(ctx, "EX", build_ex_records(ctx))
     return finalize(ctx, domain, map_domain(ctx, domain))

@@ -27,10 +27,16 @@ class BuildContext:
     identifiers: dict[str, list[str]]
     scrubber: Scrubber = field(default_factory=Scrubber)  # knows every subject's identifiers of the drop
     findings: Findings = field(default_factory=Findings)
+    # Set by `sdtm.build.prepare`, which returns a prepared copy; no builder assigns them.
     visits: pd.DataFrame | None = None
     reference: pd.DataFrame | None = None  # indexed by SUBJECTKEY: RFSTDTC, RFXSTDTC, RFXENDTC
     dm_records: pd.DataFrame | None = None
     lb_records: pd.DataFrame | None = None
+
+    @property
+    def prepared(self) -> bool:
+        """True once DM, LB records, reference dates and visits (what every domain reads) are in."""
+        return self.dm_records is not None
 
     @property
     def blinded(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import date
 
 import pandas as pd
+import pytest
 
 from transforms.cdisc.dates import (
     derive_on_or_before,
@@ -11,7 +12,10 @@ from transforms.cdisc.dates import (
     derive_study_day,
     dtc_on_or_before,
     partial_date_range,
+    study_day,
 )
+
+RF = "2018-01-08T09:30"  # first infusion start of subject 01-001 in the example drop
 
 
 def test_partial_date_range() -> None:
@@ -43,3 +47,27 @@ def test_on_or_before_compares_times_only_when_both_have_one() -> None:
                               pd.Series([ts("2018-01-08 10:00"), pd.NaT, pd.NaT]),
                               pd.Series([ts("2018-01-08")] * 3), pd.Series([ts("2018-01-08 09:30")] * 3))
     assert got.tolist() == [False, True, pd.NA]
+
+
+@pytest.mark.parametrize(("dtc", "expected"), [
+    ("2018-01-08", 1),             # the date of RFSTDTC is Day 1
+    ("2018-01-07", -1),            # the day before is Day -1: there is no Day 0
+    ("2018-01-05T07:30", -3),      # screening sample, three days before
+    ("2018-01-15T07:30", 8),       # week 1 (Day 8)
+    ("2018-01-08T23:59", 1),       # a time part never shifts the day
+    ("2018-01-08T06:00", 1),       # ... even before the infusion time
+    ("2018-04-01", 84),            # Jan 8 + 83 days: 24 + 28 + 31 + 1 = 84 -> day 84
+    ("2017-12-31", -8),
+    ("2018-01", None),             # partial dates give no --DY
+    ("2018", None),
+    (None, None),
+])
+def test_study_day(dtc, expected):
+    assert study_day(dtc, RF) == expected
+
+
+def test_study_day_without_reference_is_missing():
+    assert study_day("2018-01-08", None) is None
+    s = derive_study_day(pd.Series(["2018-01-09", "2018-01"]), pd.Series([RF, RF]))
+    assert s.tolist() == [2, pd.NA] or (s.iloc[0] == 2 and pd.isna(s.iloc[1]))
+    assert str(s.dtype) == "Int64"

@@ -10,12 +10,13 @@ import pytest
 
 from transforms.adam.build import build_adam
 from transforms.pipeline.run import run_pipeline
-from transforms.reports.topline import km_at, render_topline, write_topline
 from transforms.config import load_study
 from transforms.config.adam import load_adam_config
-from transforms.reports.topline import Landmark, km_at, render_topline, write_topline
+from transforms.config.reports import load_topline_config
+from transforms.reports.topline import Landmark, km_at, landmark, render_topline, write_topline
 
 ADAM = load_adam_config(load_study("nct03668171"))
+TOPLINE = load_topline_config(load_study("nct03668171"))
 
 
 def test_kaplan_meier_at_day_85_by_hand() -> None:
@@ -31,11 +32,18 @@ def test_kaplan_meier_at_day_85_by_hand() -> None:
 
 def test_landmark_is_the_day_after_the_horizon() -> None:
     # tte.yaml horizon_days 84 (protocol.md: 12 weeks): a death on randomization + 84 days has AVAL 85;
-    # numbers at risk every two weeks from day 1: 1, 15, ..., 85.
-    landmark = Landmark(ADAM.tte.horizon_days)
-    assert landmark.day == 85
-    assert landmark.risk_times == (1, 15, 29, 43, 57, 71, 85)
-    assert Landmark(90).risk_times == (1, 15, 29, 43, 57, 71, 85, 91)
+    # numbers at risk every two weeks (reports/topline.yaml) from day 1: 1, 15, ..., 85.
+    study_landmark = landmark(ADAM, TOPLINE)
+    assert study_landmark.day == 85
+    assert study_landmark.risk_times == (1, 15, 29, 43, 57, 71, 85)
+    assert Landmark(90, 14).risk_times == (1, 15, 29, 43, 57, 71, 85, 91)
+    assert Landmark(84, 28).risk_times == (1, 29, 57, 85)
+
+
+def test_topline_parameter_must_be_a_time_to_event_parameter() -> None:
+    typo = TOPLINE.model_copy(update={"mortality": TOPLINE.mortality.model_copy(update={"paramcd": "DTH21"})})
+    with pytest.raises(ValueError, match="'DTH21' is not a parameter of tte.yaml"):
+        landmark(ADAM, typo)
 
 
 def _frames(arms: list[str]) -> tuple[pd.DataFrame, ...]:
@@ -104,13 +112,13 @@ def _frames(arms: list[str]) -> tuple[pd.DataFrame, ...]:
 
 
 def test_unblinded_page_compares_arms() -> None:
-    page = render_topline(*_frames(["Mesenchymal Stem Cells", "Placebo"] * 4), blinded=False, cfg=ADAM)
+    page = render_topline(*_frames(["Mesenchymal Stem Cells", "Placebo"] * 4), blinded=False, cfg=ADAM, topline=TOPLINE)
     assert "Log-rank" in page and "Risk difference" in page and "Placebo" in page
     assert len(re.findall(r'src="data:image/png;base64,', page)) == 2  # CONSORT and Kaplan-Meier
 
 
 def test_blinded_page_is_pooled_and_says_so() -> None:
-    page = render_topline(*_frames(["Blinded"] * 8), blinded=True, cfg=ADAM)
+    page = render_topline(*_frames(["Blinded"] * 8), blinded=True, cfg=ADAM, topline=TOPLINE)
     assert "BLINDED BUILD" in page and "All subjects" in page
     for word in ("Log-rank", "Risk difference", "Placebo", "Mesenchymal"):
         assert word not in page

@@ -21,7 +21,7 @@ from odm_schema import odm_xsd
 
 NS = {"o": "http://www.cdisc.org/ns/odm/v1.3"}
 METADATA = load_study("nct03668171").metadata_path  # what the generator reads too
-SHARED_STUDY = Path(__file__).resolve().parents[2] / "shared" / "study" / "NCT03668171"
+SHARED_STUDY = Path(__file__).resolve().parents[3] / "shared" / "study" / "NCT03668171"
 HEADER01 = "病历号,姓名,标本号,采样时间,检验项目,结果,单位,参考范围,异常标志,报告时间"
 HEADER02 = "PatientID,AccessionNo,CollectedAt,TestCode,TestName,Result,Units,RefLow,RefHigh,Flag,Status,ResultedAt"
 SITE01_TESTS = {"总胆红素", "直接胆红素", "丙氨酸氨基转移酶", "天门冬氨酸氨基转移酶", "白蛋白", "肌酐",
@@ -159,7 +159,7 @@ def test_same_arguments_give_identical_bytes(tmp_path: Path) -> None:
 
 
 def test_study_metadata_is_the_shared_one() -> None:
-    assert not (Path(__file__).resolve().parents[1] / "transforms" / "synth" / "metadata.xml").exists()
+    assert not (Path(__file__).resolve().parents[2] / "transforms" / "synth" / "metadata.xml").exists()
     shared = SHARED_STUDY / "edc" / "metadata.xml"
     if not shared.is_file():
         pytest.skip("no ../shared beside the repository")

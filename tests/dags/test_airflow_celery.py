@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 DAG_ID = "nightly_load_nct03668171"
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
@@ -281,7 +281,7 @@ def test_celery_run_publishes_then_the_same_drop_is_a_no_op(cluster: Cluster) ->
 
 AIRFLOW_SERVICES = {"airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
                     "airflow-triggerer", "airflow-worker"}
-LONGEST_TASK_SECONDS = 2 * 3600  # the nightly DAG's execution_timeout (tests/test_dags.py checks it)
+LONGEST_TASK_SECONDS = 2 * 3600  # the nightly DAG's execution_timeout (tests/dags/test_dags.py checks it)
 
 
 @pytest.fixture(scope="module")

@@ -23,13 +23,13 @@ from transforms.orchestration import settings
 from transforms.orchestration.messages import RejectedInput, describe_failure, failure_callback
 from transforms.orchestration.steps import unchanged_reason
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DAGS = ROOT / "dags"
-EXAMPLES = Path(__file__).parent / "fixtures" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "examples"
 DAG_ID = "nightly_load_nct03668171"
 TASKS = {"land", "detect_changes", "ingest_edc", "ingest_labs", "ingest_randomization", "validate_raw_edc",
-         "validate_raw_lab", "build_sdtm", "validate_sdtm", "check_sdtm", "derive_adsl", "derive_adlb", "derive_adtte",
-         "derive_adrs", "derive_adae", "publish", "cleanup"}
+         "validate_raw_lab", "build_sdtm", "validate_sdtm", "check_sdtm", "build_adsl", "build_adlb", "build_adtte",
+         "build_adrs", "build_adae", "publish", "cleanup"}
 
 
 def load_bag():
@@ -59,31 +59,97 @@ def test_dag_folder_has_no_import_errors_and_one_dag_per_study(bag):
 def test_tasks_a_person_recognises_in_order(dag):
     assert set(dag.task_ids) == TASKS
     up = {t: set(dag.get_task(t).upstream_task_ids) for t in TASKS}
-    assert up["detect_changes"] == {"land"}
-    assert up["ingest_edc"] == up["ingest_randomization"] == up["ingest_labs"] == {"land", "detect_changes"}
-    assert up["build_sdtm"] == {"land", "detect_changes", "ingest_edc", "ingest_labs", "ingest_randomization"}
+    # Each task waits for its real upstream tasks only: the run's description is pulled from land's
+    # result, so land is the upstream of detect_changes alone.
+    assert up["detect_changes"] == {"land"} and set(dag.get_task("land").downstream_task_ids) == {"detect_changes"}
+    assert up["ingest_edc"] == up["ingest_randomization"] == up["ingest_labs"] == {"detect_changes"}
+    assert up["build_sdtm"] == {"detect_changes", "ingest_edc", "ingest_labs", "ingest_randomization"}
     assert up["validate_raw_edc"] >= {"ingest_edc", "ingest_labs", "ingest_randomization"}
     assert up["validate_sdtm"] >= {"build_sdtm"} and up["check_sdtm"] >= {"build_sdtm"}
-    assert up["derive_adsl"] >= {"build_sdtm"} and up["derive_adlb"] >= {"derive_adsl"}
+    assert up["build_adsl"] >= {"build_sdtm"} and up["build_adlb"] >= {"build_adsl"}
     # ADaM: ADSL first; ADRS takes ADLB's MELD; ADTTE and ADAE read only ADSL (and SDTM).
-    assert up["derive_adtte"] >= {"derive_adsl"} and up["derive_adae"] >= {"derive_adsl"}
-    assert up["derive_adrs"] >= {"derive_adsl", "derive_adlb"}
+    assert up["build_adtte"] >= {"build_adsl"} and up["build_adae"] >= {"build_adsl"}
+    assert up["build_adrs"] >= {"build_adsl", "build_adlb"}
     assert up["publish"] >= {"build_sdtm", "ingest_edc", "ingest_labs", "ingest_randomization", "validate_raw_edc",
-                             "validate_raw_lab", "validate_sdtm", "check_sdtm", "derive_adsl", "derive_adlb",
-                             "derive_adtte", "derive_adrs", "derive_adae"}
+                             "validate_raw_lab", "validate_sdtm", "check_sdtm", "build_adsl", "build_adlb",
+                             "build_adtte", "build_adrs", "build_adae"}
     assert up["cleanup"] >= {"publish"}
     assert dag.get_task("detect_changes").task_type.startswith("_ShortCircuit")
-    for mapped, key in (("ingest_labs", "site"), ("build_sdtm", "domain"), ("validate_sdtm", "domain"),
-                        ("validate_raw_lab", "site")):
+    # A mapped instance is named by its site or domain; every ADaM dataset is a task of its own name.
+    for mapped in ("ingest_labs", "build_sdtm", "validate_sdtm", "validate_raw_lab"):
         task = dag.get_task(mapped)
-        assert task.is_mapped and task.map_index_template == f"{{{{ task.op_kwargs['{key}'] }}}}"
+        assert task.is_mapped and task.map_index_template == "{{ task.op_kwargs['item'] }}"
+    assert [dag.get_task(f"build_{d}").task_display_name for d in ("adsl", "adlb", "adtte", "adrs", "adae")] == \
+        ["Build ADSL", "Build ADLB", "Build ADTTE", "Build ADRS", "Build ADAE"]
     assert dag.get_task("build_sdtm").task_display_name == "Build SDTM domain"
-    assert dag.get_task("derive_adrs").task_display_name == "Derive ADRS"
+    assert dag.get_task("build_adrs").task_display_name == "Build ADRS"
 
 
 def test_lab_sites_come_from_the_study_configuration(dag, study):
     expand = dag.get_task("ingest_labs").op_kwargs_expand_input.value
-    assert list(expand["site"]) == sorted(s for s, c in study.sites.items() if c.lab)
+    assert list(expand["item"]) == sorted(s for s, c in study.sites.items() if c.lab)
+
+
+def _studies_root(tmp_path: Path, study, **broken: str) -> Path:
+    """A studies root with a copy of the study's study.yaml and one folder per broken study.yaml text."""
+    root = tmp_path / "studies"
+    (root / "good").mkdir(parents=True)
+    shutil.copy(study.study_file("study.yaml"), root / "good" / "study.yaml")
+    for name, text in broken.items():
+        (root / name).mkdir()
+        (root / name / "study.yaml").write_text(text, encoding="utf-8")
+    return root
+
+
+def test_a_study_with_an_invalid_configuration_is_skipped_with_an_error_line(tmp_path, study, caplog, monkeypatch):
+    good = study.study_file("study.yaml").read_text(encoding="utf-8")
+    root = _studies_root(tmp_path, study, no_id=good.replace("study_id:", "studyid:", 1),
+                         bad_zone=good.replace("Asia/Shanghai", "Asia/Atlantis", 1), not_yaml="study_id: [\n")
+    with caplog.at_level("ERROR", logger="cdiscflow.nightly"):
+        entries = settings.configured_studies(root)
+    assert [e.folder.name for e in entries] == ["good"]
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 3
+    assert any("no_id" in m and "study_id" in m for m in errors)
+    assert any("bad_zone" in m and "Asia/Atlantis" in m for m in errors)
+    assert any("not_yaml" in m for m in errors)
+    # The DAG file still declares the valid study's DAG.
+    monkeypatch.setenv("CDISCFLOW_STUDIES", str(root))
+    bag = load_bag()
+    assert bag.import_errors == {} and set(bag.dag_ids) == {DAG_ID}
+
+
+def test_the_dag_file_reads_only_the_outline_the_tasks_load_the_rest(tmp_path, study, monkeypatch):
+    from transforms.config import load_study
+    from transforms.orchestration.steps import load_study_folder
+
+    # An error outside id, time zone and sites fails the run's first task (rejected input), not the DAG file.
+    text = study.study_file("study.yaml").read_text(encoding="utf-8")
+    root = _studies_root(tmp_path, study)
+    (root / "good" / "study.yaml").write_text(text.replace("epochs:", "epochs_typo:", 1), encoding="utf-8")
+    monkeypatch.setenv("CDISCFLOW_STUDIES", str(root))
+    assert [e.study_id for e in settings.configured_studies()] == ["NCT03668171"]
+    assert DAG_ID in load_bag().dags
+    with pytest.raises(ValueError):
+        load_study(str(root / "good"))
+    with pytest.raises(RejectedInput, match="is not valid"):
+        load_study_folder(str(root / "good"))
+
+
+def test_great_expectations_logs_only_warnings_inside_validation_tasks():
+    import logging
+
+    from transforms.orchestration.steps import quiet_great_expectations
+
+    gx = logging.getLogger("great_expectations")
+    before = gx.level
+    gx.setLevel(logging.INFO)  # as a worker's logging configuration may leave it
+    try:
+        with quiet_great_expectations():
+            assert not gx.isEnabledFor(logging.INFO) and gx.isEnabledFor(logging.WARNING)
+        assert gx.level == logging.INFO
+    finally:
+        gx.setLevel(before)
 
 
 def test_schedule_is_2am_study_local_time_without_catchup(dag, study):

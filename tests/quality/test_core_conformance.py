@@ -19,7 +19,7 @@ from transforms.quality.core import (
     STANDARD,
     CoreResult,
     core_python,
-    issues_from_raw,
+    issues_from_report,
     load_exceptions,
     rule_ids,
     run_core,
@@ -91,7 +91,7 @@ def edge_release(study, tmp_path_factory) -> Path:
     ended before dosing, a sample at the infusion minute, partial dates."""
     import sys
 
-    sys.path.insert(0, str(Path(__file__).parent / "qc"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "qc"))
     from plant import plant_edge_cases
 
     tmp = tmp_path_factory.mktemp("core_edge")
@@ -125,8 +125,8 @@ def test_engine_sees_every_record_of_an_xpt_pandas_miscounts(engine, tmp_path):
     df = pd.DataFrame({"STUDYID": [" S1", " S1"], "DOMAIN": ["AE", "AE"], "AETERM": ["Headache", ""]}, dtype=object)
     write_dataset(XptDataset("AE", "Adverse Events", {}, df), tmp_path / "xpt" / "ae.xpt")
     assert len(pd.read_sas(tmp_path / "xpt" / "ae.xpt", format="xport", encoding="utf-8")) == 1
-    raw = run_engine(tmp_path / "xpt", tmp_path / "raw.json", python=engine, jobs=1, rules=["CORE-000867"])
-    assert len(raw["rules"][0]["results"][0]["errors"]) == 2  # a leading space in both records
+    report = run_engine(tmp_path / "xpt", tmp_path / "engine.json", python=engine, jobs=1, rules=["CORE-000867"])
+    assert len(report["rules"][0]["results"][0]["errors"]) == 2  # a leading space in both records
 
 
 def test_exceptions_name_real_rules_and_say_why():
@@ -157,7 +157,7 @@ def test_exceptions_cover_only_the_records_they_name():
         raw_issue("CORE-000289", "LB", {"LBORRES": "HEMOLYZED", "LBORNRHI": "20"}),
         raw_issue("CORE-000192", "DM", {"ARMNRS": "SCREEN FAILURE", "RFENDTC": "2018-01-01"}),
     ]}
-    issues = issues_from_raw(raw, load_exceptions(STUDY))
+    issues = issues_from_report(raw, load_exceptions(STUDY))
     key = {"CORE-000236": "MHSTDTC", "CORE-000289": "LBORRES", "CORE-000192": "ARMNRS"}
     excepted = {json.loads(r.VALUES)[key[r.RULE]]: r.EXCEPTED != "" for r in issues.itertuples()}
     assert excepted == {

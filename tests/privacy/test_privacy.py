@@ -91,13 +91,13 @@ PLANTED_MARKUP = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>"]
 
 
 def _raw_site02(results: list[str]) -> pd.DataFrame:
-    from transforms.ingest.lab import RAW
+    from transforms.ingest.lab import PRINTED
 
     rows = [{"SITEID": "SITE02", "MRN": "M778812", "SPECID": "A180312001", "COLLDTM": "03/12/2018 07:30",
              "REPORTDTM": "03/12/2018 10:30", "COLLDTC": "2018-03-12T07:30", "REPORTDTC": "2018-03-12T10:30",
              "TEST": "TBIL", "RESULT": r, "UNIT": "mg/dL", "RANGE_LOW": "0.2", "RANGE_HIGH": "1.2", "FLAG": "",
              "STATUS": "F", "SRCFILE": "labs_2018-03-12.csv", "SRCLINE": i + 2} for i, r in enumerate(results)]
-    return pd.DataFrame(rows, columns=RAW).astype({c: "string" for c in RAW if c != "SRCLINE"})
+    return pd.DataFrame(rows, columns=PRINTED).astype({c: "string" for c in PRINTED if c != "SRCLINE"})
 
 
 def test_data_docs_escape_markup_hide_identifiers_and_work_offline(study, tmp_path):

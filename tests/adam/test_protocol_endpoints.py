@@ -11,9 +11,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from transforms.adam.adae import derive_adae
-from transforms.adam.adsl import derive_adsl
-from transforms.adam.adtte import derive_adtte
+from transforms.adam.adae import build_adae
+from transforms.adam.adsl import build_adsl
+from transforms.adam.adtte import build_adtte
 from transforms.config.adam import load_adam_config
 from transforms.config import load_study
 from transforms.publish.sdtm_release import SdtmRelease
@@ -99,7 +99,7 @@ def release(tmp_path_factory) -> SdtmRelease:
 
 @pytest.fixture(scope="module")
 def adsl(release, study, cfg) -> pd.DataFrame:
-    return derive_adsl(release, study, cfg).set_index("SUBJID", drop=False)
+    return build_adsl(release, study, cfg).set_index("SUBJID", drop=False)
 
 
 def test_per_protocol_needs_the_eligibility_answer_yes(adsl):
@@ -118,7 +118,7 @@ def test_last_known_alive_of_a_death_is_at_least_the_day_before(adsl):
 
 
 def test_dth12_counts_a_death_after_transplantation(adsl, release, cfg):
-    tte = derive_adtte(adsl.reset_index(drop=True), cfg, release).set_index(["SUBJID", "PARAMCD"])
+    tte = build_adtte(adsl.reset_index(drop=True), cfg, release).set_index(["SUBJID", "PARAMCD"])
     dth = tte.loc[("01-001", "DTH12")]
     # 2018-01-01 -> 2018-02-12 is 42 days; AVAL = 42 + 1 = 43.
     assert (dth["CNSR"], dth["ADT"], dth["AVAL"]) == (0, TS("2018-02-12"), 43)
@@ -127,7 +127,7 @@ def test_dth12_counts_a_death_after_transplantation(adsl, release, cfg):
 
 
 def test_death_on_randomization_plus_85_is_censored_at_day_85(adsl, release, cfg):
-    tte = derive_adtte(adsl.reset_index(drop=True), cfg, release).set_index(["SUBJID", "PARAMCD"])
+    tte = build_adtte(adsl.reset_index(drop=True), cfg, release).set_index(["SUBJID", "PARAMCD"])
     dth = tte.loc[("01-002", "DTH12")]
     # Censored at the earliest of LSTALVDT (2018-03-26 = R + 84) and R + 84: AVAL 85, not the last visit's 57.
     assert (dth["CNSR"], dth["ADT"], dth["AVAL"]) == (1, TS("2018-03-26"), 85)
@@ -143,8 +143,8 @@ def test_an_ae_that_ended_before_the_first_infusion_is_not_emergent(tmp_path, st
                 "AEENDTC": "2018-01-10", "AESER": "N", "AESEV": "MILD", "AEREL": "NOT RELATED",
                 "AEOUT": "RECOVERED/RESOLVED", "AEACN": "DOSE NOT CHANGED"}],
     })
-    adsl = derive_adsl(release, study, cfg)
-    ae = derive_adae(release, adsl, cfg).iloc[0]
+    adsl = build_adsl(release, study, cfg)
+    ae = build_adae(release, adsl, cfg).iloc[0]
     # Partial start in the month of the first infusion, ended 2018-01-10, before the first infusion:
     # the start is not raised to the first infusion (first of the month), and it is not emergent.
     assert ae["ASTDT"] == TS("2018-01-01") and ae["ASTDTF"] == "D"
@@ -157,6 +157,6 @@ def test_a_treatment_start_before_consent_is_held_back(tmp_path, study, cfg):
         "ds": [_ds("01-020", "RANDOMIZED", "2018-01-01")],
         "ex": _ex("01-020", "2017-12-20T09:00", "2018-01-03T09:00"),
     })
-    adsl = derive_adsl(release, study, cfg).iloc[0]
+    adsl = build_adsl(release, study, cfg).iloc[0]
     assert pd.isna(adsl["TRTSDT"]) and pd.isna(adsl["TRTSDTM"]) and pd.isna(adsl["TRTEDT"])
     assert adsl["SAFFL"] == "Y"  # two infusions were given, whatever their recorded dates

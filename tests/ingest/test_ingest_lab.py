@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from transforms.cdisc.findings import Findings
-from transforms.ingest.lab import LabFileError, ingest_site_labs, names_path, raw_path, read_lab_file
+from transforms.ingest.lab import LabFileError, ingest_site_labs, names_path, printed_path, read_lab_file
 from transforms.quality.validate import validate_raw_lab
 
 S1_HEAD = "病历号,姓名,标本号,采样时间,检验项目,结果,单位,参考范围,异常标志,报告时间"
@@ -121,7 +121,7 @@ def test_unusable_rows_are_staged_raw_but_not_as_results(study, tmp_path):
         "M1,A2,03/14/2018 07:30,ALB,Albumin,3.1,g/dL,3.5,5.0,L,F,"])
     stats, findings, df = ingest(study, "SITE02", [f], tmp_path)
     assert df.empty and stats["unusable"] == 3
-    raw = pd.read_parquet(raw_path(tmp_path / "lab_SITE02.parquet"))
+    raw = pd.read_parquet(printed_path(tmp_path / "lab_SITE02.parquet"))
     assert raw["SRCLINE"].tolist() == [2, 3, 5] and raw["COLLDTC"].isna().tolist() == [False, True, False]
     # the short record cannot be staged at all: it is a finding of the reader
     assert [(x.rule, x.record) for x in findings.items] == [("LIS-RECORD-SHAPE", "line 4")]

@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from transforms.adam.build import build_adam, build_adlb, build_adsl
+from transforms.adam.build import build_adam, write_adlb, write_adsl
 from transforms.adam.datasets import ADAM_DATASETS
 from transforms.config.adam import load_adam_config
 from transforms.pipeline.run import run_pipeline
@@ -77,8 +77,8 @@ def test_example_release_is_blinded(example_adam):
 
 def test_same_input_gives_identical_bytes(synth_release, study, tmp_path):
     release, adam, _, _ = synth_release
-    build_adsl(release / "sdtm", tmp_path, study)
-    build_adlb(release / "sdtm", tmp_path, study)
+    write_adsl(release / "sdtm", tmp_path, study)
+    write_adlb(release / "sdtm", tmp_path, study)
     for name in ("adsl", "adlb"):
         assert (tmp_path / f"{name}.parquet").read_bytes() == (adam / f"{name}.parquet").read_bytes()
 
