@@ -124,6 +124,7 @@ def run(
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main else None
     try:
+        core, core_off = _core_choice(core)
         result = _run_with_progress(exports, out, cfg, names, core, run_pipeline, skip_unchanged=not force)
         if result.unchanged:
             say(f"Nothing new: {result.unchanged}; nothing was built or published (--force rebuilds).")
@@ -142,12 +143,27 @@ def run(
     finally:
         if in_main:
             signal.signal(signal.SIGTERM, previous)
-    _print_summary(result, out, pruned)
+    _print_summary(result, out, pruned, core_off)
+
+
+def _core_choice(core: bool | None) -> tuple[bool, str]:
+    """Whether CDISC CORE runs, and if not, why (--no-core, or the engine is not installed)."""
+    if core is not None:
+        return core, "" if core else "--no-core"
+    from transforms.quality.core import core_python
+
+    if core_python() is None:
+        return False, "the engine is not installed (make core-setup)"
+    return True, ""
 
 
 def _check_drop_folder(exports: Path) -> None:
     """A folder holding none of the drop's folders (edc/, lab/, randomization/) is a usage error, not a run."""
-    if not any((exports / name).is_dir() for name in DROP_FOLDERS):
+    try:
+        found = any((exports / name).is_dir() for name in DROP_FOLDERS)
+    except OSError:
+        return  # unreadable: the landing step names the entry and quarantines as for any unreadable input
+    if not found:
         raise _stop(f"Not a drop folder: {exports}", f"A drop holds {', '.join(n + '/' for n in DROP_FOLDERS)} "
                     "as the site export contracts describe (see README); nothing was done.")
 
@@ -168,11 +184,7 @@ def _prune(out: Path, keep: int | None) -> list[str]:
         return []
 
 
-def _run_with_progress(exports, out, cfg, names, core, run_pipeline, skip_unchanged: bool = False):
-    if core is None:
-        from transforms.quality.core import core_python
-
-        core = core_python() is not None
+def _run_with_progress(exports, out, cfg, names, core: bool, run_pipeline, skip_unchanged: bool = False):
     if not console.is_terminal:
         # cron, CI: no live bar, one time-stamped line per step.
         stamp(f"run: {exports} -> {out} ({len(names)} steps, CORE {'on' if core else 'off'})")
@@ -195,7 +207,7 @@ def _run_with_progress(exports, out, cfg, names, core, run_pipeline, skip_unchan
 DROP_RULES = ("DROP-", "EDC-SNAPSHOT-")
 
 
-def _print_summary(result, out: Path, pruned: list[str] | None = None) -> None:
+def _print_summary(result, out: Path, pruned: list[str] | None = None, core_off: str = "") -> None:
     table = Table(title=f"SDTM release ({'blinded' if result.blinded else 'UNBLINDED'})")
     table.add_column("dataset")
     table.add_column("rows", justify="right")
@@ -221,17 +233,17 @@ def _print_summary(result, out: Path, pruned: list[str] | None = None) -> None:
             say(f"          {reports / name}" + ("  (validation pages)" if name.startswith("gx/") else ""))
     if (result.release / "lineage").is_dir():
         say(f"Lineage:  {result.release / 'lineage'}")
-    say(f"CORE:     {core_status(manifest.get('core'))}")
+    say(f"CORE:     {core_status(manifest.get('core'), core_off)}")
     say(f"Release:  {result.release}")
     say(f"Current:  {(out / 'current').resolve()}  ->  {out / 'current'}")
     if pruned:
         say(f"Pruned:   {len(pruned)} older release(s) removed by the retention policy: {', '.join(pruned)}")
 
 
-def core_status(core: dict | None) -> str:
-    """Whether CDISC CORE ran for a release, and if not, why (from its manifest)."""
+def core_status(core: dict | None, why_not: str = "") -> str:
+    """Whether CDISC CORE ran for a release (its manifest), and if not, why."""
     if core is None:
-        return "did not run (engine not installed: `make core-setup`; or --no-core)"
+        return f"did not run: {why_not or 'not requested'}"
     if "error" in core:
         return f"failed: {core['error']}"
     return f"ran: {core.get('issues', 0)} issues, {core.get('open_issues', 0)} not covered by reviewed exceptions"

@@ -12,7 +12,8 @@ from transforms.quality.report import (NOT_SCHEDULED, _table, completeness, find
 
 def _queries() -> pd.DataFrame:
     rows = [("Q1", "SITE01", "RAW-EDC-DATE", "error", "new"), ("Q2", "SITE01", "EC-VISIT-WINDOW", "warning", "open"),
-            ("Q3", "SITE02", "RAW-EDC-DATE", "error", "new"), ("Q4", "SITE02", "LIS-ORPHAN", "error", "resolved")]
+            ("Q3", "SITE02", "RAW-EDC-DATE", "error", "new"), ("Q4", "SITE02", "LIS-ORPHAN", "error", "resolved"),
+            ("Q5", "", "DROP-UNEXPECTED", "warning", "new")]
     return pd.DataFrame([{"QUERY_ID": q, "SITE": s, "SUBJID": "01-001", "VISIT": "", "FIELD": "I.X", "RULE": r,
                           "MESSAGE": "m", "SEVERITY": sev, "STATUS": st} for q, s, r, sev, st in rows])
 
@@ -23,7 +24,9 @@ def test_count_tables_have_no_empty_severity_column():
     for table in (findings_by(q, "SITE"), findings_by(q, "RULE"), findings_by_domain(findings)):
         assert "SEVERITY" not in _table(table)
     by_site = findings_by(q, "SITE").set_index("SITE")
-    assert by_site.loc["SITE01", ["error", "warning", "total"]].tolist() == [1, 1, 2]  # Q4 resolved: not open
+    assert by_site.loc["SITE01", ["error", "warning", "total"]].tolist() == [1, 1, 2]
+    assert by_site.loc["SITE02", "total"] == 1  # Q4 is resolved: not open
+    assert by_site.loc["(none)", "warning"] == 1  # a drop finding has no site: named, not a blank row
 
 
 def test_rules_have_descriptions():
@@ -33,8 +36,8 @@ def test_rules_have_descriptions():
 
 def test_new_queries_of_the_night_are_listed():
     html = "".join(new_queries_section(_queries()))
-    assert "New queries this night (2)" in html
-    assert html.count("</tr>") == 3  # header + Q1 + Q3
+    assert "New queries this night (3)" in html
+    assert html.count("</tr>") == 4  # header + Q1, Q3, Q5
 
 
 class _Data:

@@ -33,6 +33,7 @@ def _table(df: pd.DataFrame) -> str:
 def findings_by(queries: pd.DataFrame, column: str) -> pd.DataFrame:
     """Open queries counted by a column and severity."""
     open_q = queries[queries["STATUS"] != "resolved"]
+    open_q = open_q.assign(**{column: open_q[column].replace("", "(none)")})  # a drop or study-level finding
     if open_q.empty:
         return pd.DataFrame(columns=[column, *SEVERITIES, "total"])
     t = open_q.pivot_table(index=column, columns="SEVERITY", values="QUERY_ID", aggfunc="count", fill_value=0)
@@ -133,6 +134,7 @@ def write_quality_report(path: Path, *, manifest: dict, queries: pd.DataFrame, f
         fig, ax = plt.subplots(figsize=(6, 2.6))
         by_site.set_index("SITE")[SEVERITIES].plot.barh(stacked=True, ax=ax, color=["#7f0000", "#d9534f", "#f0ad4e"])
         ax.set_xlabel("open queries")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title("Open queries by site")
         figs.append(_png(fig))
     if len(trend) > 1:
