@@ -71,3 +71,13 @@ def test_trend_has_one_point_per_data_cut(tmp_path):
     trend = release_trend(tmp_path, _manifest("20260103T020000Z-dddd", "2019-01-02", 4))
     assert trend[["data_cut", "release", "error"]].values.tolist() == [
         ["2019-01-01", "20260101T090000Z-bbbb", 3], ["2019-01-02", "20260103T020000Z-dddd", 4]]
+
+
+def test_completeness_schedules_name_real_visits(study):
+    """A misspelt visit in edit_checks.yaml would silently show n/a: every name must be a scheduled VISIT."""
+    from transforms.config.quality import load_edit_check_config
+
+    scheduled = {v.visit for v in study.visits if v.visitnum is not None}
+    items = load_edit_check_config(study).completeness
+    assert any(it.visits for it in items)
+    assert not [(it.test, v) for it in items for v in it.visits or [] if v not in scheduled]
