@@ -24,7 +24,7 @@ demo: setup
 	$(VENV)/bin/cdiscflow nightly --exports $(DEMO)/exports --out $(DEMO)/out
 
 # CI=true makes tests that need the CORE engine (Python 3.12) or PostgreSQL/Redis fail instead of skip.
-test: setup core-setup
+test: setup core-setup browser-setup
 	$(PY) -m pytest
 
 # Re-resolve the locks after a change to pyproject.toml's dependencies (needs the package index).
@@ -36,3 +36,4 @@ clean:
 	rm -rf $(DEMO) .pytest_cache
 
 include mk/core.mk
+include mk/browser.mk

@@ -42,3 +42,23 @@ def drop_identifiers(drop: Path) -> tuple[set[str], set[str], set[str]]:
         mrns |= set(re.findall(r'ItemOID="I.MRN" Value="([^"]+)"', text))
         initials |= set(re.findall(r'ItemOID="I.INITIALS" Value="([^"]+)"', text))
     return mrns, names, initials
+
+
+@pytest.fixture(scope="session")
+def synthetic_run(tmp_path_factory, study) -> tuple[Path, Path, Path]:
+    """A small synthetic drop with planted errors, built once per session: (drop, OUT, published release)."""
+    from datetime import UTC, datetime
+
+    from cdiscflow_tools.synth import synthesize
+    from transforms.pipeline.run import run_pipeline
+
+    drop = tmp_path_factory.mktemp("synthetic-drop")
+    synthesize(drop, subjects=40, seed=5, snapshots=1, unblinded=True, plant_errors=True)
+    out = tmp_path_factory.mktemp("synthetic-out")
+    return drop, out, run_pipeline(drop, out, study, now=datetime(2026, 3, 1, 2, tzinfo=UTC)).release
+
+
+@pytest.fixture(scope="session")
+def synthetic_release(synthetic_run) -> Path:
+    """The release folder of synthetic_run (read it, never change it)."""
+    return synthetic_run[2]

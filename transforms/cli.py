@@ -17,7 +17,31 @@ from transforms.config import StudyConfig, default_study, load_study
 
 app = typer.Typer(help="cdiscflow: nightly site exports -> CDISC SDTM in Parquet.", no_args_is_help=True,
                   add_completion=False)
-console = Console(stderr=False)
+# soft_wrap: a long path is never broken over lines (cron mails, CI logs are read as text).
+console = Console(stderr=False, soft_wrap=True)
+# The drop's top-level folders (the export contracts); a folder with none of them is not a drop.
+DROP_FOLDERS = ("edc", "lab", "randomization")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from transforms.pipeline.publish import code_version
+
+        console.print(f"cdiscflow {code_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Print the version (and git commit) and exit.")) -> None:
+    """cdiscflow: nightly site exports -> CDISC SDTM and ADaM in Parquet."""
+
+
+def stamp(text: str) -> None:
+    """One time-stamped log line (UTC), for runs without a terminal (cron, CI)."""
+    from datetime import UTC, datetime
+
+    say(f"{datetime.now(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')} {text}")
 
 
 class Terminated(BaseException):
@@ -78,23 +102,35 @@ def run(
     study: str | None = typer.Option(None, help="Study id (folder under studies/) or path to a study folder; default: $CDISCFLOW_STUDY, else the only study under studies/."),
     core: bool | None = typer.Option(None, "--core/--no-core",
                                      help="Run the CDISC CORE rules on the release (default: when `make core-setup` was run)."),
+    force: bool = typer.Option(False, help="Build and publish even if the files are those of the current release."),
+    keep: int | None = typer.Option(None, min=1, help="Keep the last KEEP releases (and every shared or locked "
+                                    "one) after publishing; default: keep_releases in study.yaml, else all."),
 ) -> None:
     """Land, ingest, build SDTM and ADaM, validate and publish a new release; OUT/current switches only on success.
 
-    Exit code 0: a release was published. Exit code 2: nothing was published and OUT/current is
-    unchanged: a rejected input (copied to OUT/quarantine with its reason), another run holding
-    OUT, a full disk or an output folder that cannot be written, or the run was stopped (SIGTERM).
+    Exit code 0: a release was published, or the drop's files are those of the current release
+    (nothing new: nothing is built unless --force). Exit code 2: nothing was published and
+    OUT/current is unchanged: not a drop folder, a rejected input (copied to OUT/quarantine with its
+    reason), another run holding OUT, a full disk or an output folder that cannot be written, or
+    the run was stopped (SIGTERM).
     """
     from transforms.pipeline.run import run_pipeline, step_names
     from transforms.pipeline.steps import BlockingInputError
     from transforms.publish.release import OutputBusyError
 
     cfg = _load_study(study)
+    _check_drop_folder(exports)
     names = step_names(cfg)
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main else None
     try:
-        result = _run_with_progress(exports, out, cfg, names, core, run_pipeline)
+        core, core_off = _core_choice(core)
+        result = _run_with_progress(exports, out, cfg, names, core, run_pipeline, skip_unchanged=not force)
+        if result.unchanged:
+            say(f"Nothing new: {result.unchanged}; nothing was built or published (--force rebuilds).")
+            say(f"Current:  {out / 'current'}  ->  {result.release}")
+            return
+        pruned = _prune(out, keep if keep is not None else cfg.keep_releases)
     except BlockingInputError as exc:
         raise _stop(f"Rejected input: {exc}", f"A copy (or, for an entry that cannot be copied, the reason) is in "
                     f"{out / 'quarantine'}; the last release ({out / 'current'}) is unchanged.") from exc
@@ -107,10 +143,55 @@ def run(
     finally:
         if in_main:
             signal.signal(signal.SIGTERM, previous)
-    _print_summary(result, out)
+    _print_summary(result, out, pruned, core_off)
 
 
-def _run_with_progress(exports, out, cfg, names, core, run_pipeline):
+def _core_choice(core: bool | None) -> tuple[bool, str]:
+    """Whether CDISC CORE runs, and if not, why (--no-core, or the engine is not installed)."""
+    if core is not None:
+        return core, "" if core else "--no-core"
+    from transforms.quality.core import core_python
+
+    if core_python() is None:
+        return False, "the engine is not installed (make core-setup)"
+    return True, ""
+
+
+def _check_drop_folder(exports: Path) -> None:
+    """A folder holding none of the drop's folders (edc/, lab/, randomization/) is a usage error, not a run."""
+    try:
+        found = any((exports / name).is_dir() for name in DROP_FOLDERS)
+    except OSError:
+        return  # unreadable: the landing step names the entry and quarantines as for any unreadable input
+    if not found:
+        raise _stop(f"Not a drop folder: {exports}", f"A drop holds {', '.join(n + '/' for n in DROP_FOLDERS)} "
+                    "as the site export contracts describe (see README); nothing was done.")
+
+
+def _prune(out: Path, keep: int | None) -> list[str]:
+    """Apply the retention policy after a successful publish; the names of the releases removed."""
+    if keep is None:
+        return []
+    from transforms.publish.release import OutputBusyError, out_lock
+    from transforms.publish.retention import prune_releases
+
+    try:
+        with out_lock(out):
+            return prune_releases(out, keep)
+    except (OutputBusyError, OSError) as exc:
+        # The release is published: a failed clean-up is a warning; the next run prunes again.
+        say(f"Retention: older releases were not pruned this time ({exc}).", "yellow")
+        return []
+
+
+def _run_with_progress(exports, out, cfg, names, core: bool, run_pipeline, skip_unchanged: bool = False):
+    if not console.is_terminal:
+        # cron, CI: no live bar, one time-stamped line per step.
+        stamp(f"run: {exports} -> {out} ({len(names)} steps, CORE {'on' if core else 'off'})")
+        result = run_pipeline(exports, out, cfg, progress=lambda step: stamp(step), core=core,
+                              skip_unchanged=skip_unchanged)
+        stamp("done")
+        return result
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=console, transient=False) as progress:
         task = progress.add_task("starting", total=len(names))
@@ -118,11 +199,7 @@ def _run_with_progress(exports, out, cfg, names, core, run_pipeline):
         def advance(step: str) -> None:
             progress.update(task, description=step, completed=names.index(step) if step in names else 0)
 
-        if core is None:
-            from transforms.quality.core import core_python
-
-            core = core_python() is not None
-        result = run_pipeline(exports, out, cfg, progress=advance, core=core)
+        result = run_pipeline(exports, out, cfg, progress=advance, core=core, skip_unchanged=skip_unchanged)
         progress.update(task, description="done", completed=len(names))
     return result
 
@@ -130,7 +207,7 @@ def _run_with_progress(exports, out, cfg, names, core, run_pipeline):
 DROP_RULES = ("DROP-", "EDC-SNAPSHOT-")
 
 
-def _print_summary(result, out: Path) -> None:
+def _print_summary(result, out: Path, pruned: list[str] | None = None, core_off: str = "") -> None:
     table = Table(title=f"SDTM release ({'blinded' if result.blinded else 'UNBLINDED'})")
     table.add_column("dataset")
     table.add_column("rows", justify="right")
@@ -149,10 +226,27 @@ def _print_summary(result, out: Path) -> None:
             say(f"          {f.rule} {f.source}: {f.message}")
     console.print(f"Queries:  {q.get('new', 0)} new, {q.get('open', 0)} still open, {q.get('resolved', 0)} resolved "
                   "since the previous release")
-    say(f"Reports:  {result.release / 'reports' / 'queries.csv'}  (and queries.xlsx)")
-    say(f"          {result.release / 'reports' / 'quality.html'}")
+    reports = result.release / "reports"
+    say(f"Reports:  {reports / 'queries.csv'}  (and queries.xlsx)")
+    for name in ("quality.html", "topline.html", "gx/index.html"):
+        if (reports / name).exists():
+            say(f"          {reports / name}" + ("  (validation pages)" if name.startswith("gx/") else ""))
+    if (result.release / "lineage").is_dir():
+        say(f"Lineage:  {result.release / 'lineage'}")
+    say(f"CORE:     {core_status(manifest.get('core'), core_off)}")
     say(f"Release:  {result.release}")
     say(f"Current:  {(out / 'current').resolve()}  ->  {out / 'current'}")
+    if pruned:
+        say(f"Pruned:   {len(pruned)} older release(s) removed by the retention policy: {', '.join(pruned)}")
+
+
+def core_status(core: dict | None, why_not: str = "") -> str:
+    """Whether CDISC CORE ran for a release (its manifest), and if not, why."""
+    if core is None:
+        return f"did not run: {why_not or 'not requested'}"
+    if "error" in core:
+        return f"failed: {core['error']}"
+    return f"ran: {core.get('issues', 0)} issues, {core.get('open_issues', 0)} not covered by reviewed exceptions"
 
 
 @app.command()
@@ -163,9 +257,24 @@ def synth(
     snapshots: int = typer.Option(2, min=1, help="Nightly EDC snapshots to write (the last nights)."),
     blinded: bool = typer.Option(False, help="Leave out the unblinded randomization list."),
     clean: bool = typer.Option(False, help="Plant no data errors."),
+    force: bool = typer.Option(False, help="Empty OUT first when it already holds files (they are deleted)."),
 ) -> None:
-    """Write a complete, deterministic synthetic drop of NCT03668171 that follows the contracts."""
+    """Write a complete, deterministic synthetic drop of NCT03668171 that follows the contracts.
+
+    OUT must be empty or new: a drop written over another one would mix the two (exit 2 unless --force).
+    """
+    import shutil
+
     from cdiscflow_tools.synth import synthesize
+
+    if out.exists() and not out.is_dir():
+        raise _stop(f"Not a folder: {out}", "Name a new or empty folder for the drop.")
+    if out.is_dir() and any(out.iterdir()):
+        if not force:
+            raise _stop(f"{out} already holds files.", "A synthetic drop written into it would mix with them: "
+                        "name a new or empty folder, or add --force to empty it first.")
+        for p in out.iterdir():
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
 
     summary = synthesize(out, subjects=subjects, seed=seed, snapshots=snapshots, unblinded=not blinded,
                          plant_errors=not clean)

@@ -40,8 +40,8 @@ SITE02_ROW1 = ("M778812",)
 
 
 def run_cli(drop: Path, out: Path) -> tuple[int, str]:
-    """`cdiscflow run --no-core` in process; (exit code, everything printed)."""
-    res = CliRunner().invoke(app, ["run", "--exports", str(drop), "--out", str(out), "--no-core"])
+    """`cdiscflow run --no-core --force` in process (always builds, even the same files); (exit code, output)."""
+    res = CliRunner().invoke(app, ["run", "--exports", str(drop), "--out", str(out), "--no-core", "--force"])
     text = res.output
     if res.exception is not None and not isinstance(res.exception, SystemExit):
         import traceback

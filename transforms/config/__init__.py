@@ -169,6 +169,8 @@ class StudyConfig(ConfigModel):
     reference_dates: ReferenceDates
     epochs: EpochConfig
     unit_aliases: dict[str, str] = Field(default_factory=dict)
+    # Retention: releases kept after a publish (besides shared and locked ones); None keeps all.
+    keep_releases: int | None = Field(default=None, ge=1)
 
     @property
     def metadata_path(self) -> Path:

@@ -52,6 +52,8 @@ class CompletenessItem(ConfigModel):
 
     domain: str
     test: str
+    # VISIT names where the protocol schedules the result; None: every scheduled visit. Elsewhere "n/a".
+    visits: list[str] | None = None
 
 
 class EditCheckConfig(ConfigModel):

@@ -138,7 +138,7 @@ def publish_core(release: Release) -> tuple[CoreResult | None, str | None]:
 def publish_queries(release: Release, findings: Findings) -> pd.DataFrame:
     """reports/queries.csv and .xlsx: this release's queries, carried over from the previous release's."""
     queries = build_queries(findings, read_previous_queries(release.previous), release.data_cut)
-    write_queries(queries, release.reports)
+    write_queries(queries, release.reports, release.study)
     return queries
 
 

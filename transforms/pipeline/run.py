@@ -10,16 +10,25 @@ from pathlib import Path
 
 from transforms.config import StudyConfig
 from transforms.pipeline.graph import COUNTS, Step, instances, title
-from transforms.pipeline.publish import collect_findings, step_publish
+from transforms.land.landing import Landing
+from transforms.pipeline.publish import collect_findings, input_fingerprint, step_publish
 from transforms.pipeline.steps import StepBodies, cleanup, step_land
 from transforms.pipeline.workspace import Workspace
-from transforms.publish.release import out_lock, sweep_stale_runs
+from transforms.publish.release import current_release, out_lock, read_manifest, sweep_stale_runs
 from transforms.cdisc.findings import Findings
 from transforms.sdtm.build import sdtm_domains
 from transforms.sdtm.spec import load_spec
 
 # The CLI's run ids (see run_pipeline); the DAG's workspaces are named <study>__<run> and swept by the DAG.
 CLI_RUN_ID = re.compile(r"\d{8}T\d{12}Z")
+
+
+def unchanged_release(out: Path, landing: Landing) -> Path | None:
+    """The current release when the landed files are exactly its inputs (same input fingerprint), else None."""
+    current = current_release(out)
+    if current is None or not (current / "manifest.json").exists():
+        return None
+    return current if read_manifest(current).get("input_fingerprint") == input_fingerprint(landing) else None
 
 
 def cli_steps(study: StudyConfig) -> list[tuple[Step, str | None]]:
@@ -38,15 +47,19 @@ class RunResult:
     counts: dict[str, int]
     findings: Findings
     blinded: bool
+    # Why nothing was built (the drop's files are those of the current release), or None.
+    unchanged: str | None = None
 
 
 def run_pipeline(exports: Path, out: Path, study: StudyConfig,
                  progress: Callable[[str], None] = lambda _: None, now: datetime | None = None,
-                 core: bool = False) -> RunResult:
+                 core: bool = False, skip_unchanged: bool = False) -> RunResult:
     """Land, ingest, build and publish; raises BlockingInputError and leaves OUT/current untouched.
 
     One run at a time per OUT (OutputBusyError otherwise); the run's staging folder is removed on
     every way out, and what killed runs left behind (staging, partial releases) at the next start.
+    With skip_unchanged, a drop whose files are those of the current release (the same input
+    fingerprint, as the nightly DAG decides) stops after landing: the result names the current release.
     """
     now = now or datetime.now(UTC)
     out = out.resolve()
@@ -54,13 +67,13 @@ def run_pipeline(exports: Path, out: Path, study: StudyConfig,
         sweep_stale_runs(out, CLI_RUN_ID)
         ws = Workspace(out, now.strftime("%Y%m%dT%H%M%S%fZ"))
         try:
-            return _run_steps(exports, ws, study, progress, now, core)
+            return _run_steps(exports, ws, study, progress, now, core, skip_unchanged)
         finally:
             cleanup(ws)
 
 
 def _run_steps(exports: Path, ws: Workspace, study: StudyConfig, progress: Callable[[str], None],
-               now: datetime, core: bool) -> RunResult:
+               now: datetime, core: bool, skip_unchanged: bool = False) -> RunResult:
     if ws.root.exists():
         shutil.rmtree(ws.root)
     bodies = StepBodies(ws, study)
@@ -69,7 +82,12 @@ def _run_steps(exports: Path, ws: Workspace, study: StudyConfig, progress: Calla
     for step, item in cli_steps(study):
         progress(title(step, item))
         if step.id == "land":
-            records["land"] = {"files": len(step_land(exports, ws, study, now).files)}
+            landing = step_land(exports, ws, study, now)
+            records["land"] = {"files": len(landing.files)}
+            same = unchanged_release(ws.out, landing) if skip_unchanged else None
+            if same is not None:
+                return RunResult(same, {}, Findings(), bool(read_manifest(same).get("blinded")),
+                                 f"the {len(landing.files)} files are those of the current release {same.name}")
         elif step.id == "publish":
             findings = collect_findings(ws)
             release = step_publish(ws, study, counts, records, now, core=core)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from transforms.cdisc.findings import BLOCKING, ERROR, INFO, WARNING, Findings
+from transforms.config import StudyConfig
 
 QUERY_COLUMNS = ["QUERY_ID", "SITE", "SUBJID", "VISIT", "SOURCE", "FIELD", "VALUE", "RULE", "MESSAGE", "SEVERITY",
                  "FIRST_SEEN", "STATUS"]
@@ -81,23 +82,11 @@ def read_previous_queries(release: Path | None) -> pd.DataFrame | None:
     return pd.read_csv(p, dtype=str, keep_default_na=False).map(_undo_defuse)
 
 
-def write_queries(queries: pd.DataFrame, folder: Path) -> None:
-    """queries.csv (UTF-8) and queries.xlsx, the same rows; input text can never act as a formula."""
+def write_queries(queries: pd.DataFrame, folder: Path, study: StudyConfig | None = None) -> None:
+    """queries.csv (UTF-8) and queries.xlsx (every row, then per-site and sponsor sheets); never a formula."""
+    from transforms.quality.query_workbook import workbook_sheets, write_workbook
+
     folder.mkdir(parents=True, exist_ok=True)
     text = queries.fillna("").astype(str).map(xml_safe)
     text.map(defuse_formula).to_csv(folder / "queries.csv", index=False, encoding="utf-8", lineterminator="\n")
-    with pd.ExcelWriter(folder / "queries.xlsx", engine="openpyxl") as xl:
-        text.to_excel(xl, sheet_name="queries", index=False)
-        sheet = xl.sheets["queries"]
-        for row in sheet.iter_rows(min_row=2):
-            for cell in row:
-                if isinstance(cell.value, str) and cell.value.startswith(FORMULA_START):
-                    # (numbers too: a string cell never computes, and -3 stays the text it was)
-                    # openpyxl reads a leading "=" as a formula; a string cell with Excel's quote prefix
-                    # stays text even when someone edits it.
-                    cell.data_type = "s"
-                    cell.quotePrefix = True
-        sheet.freeze_panes = "A2"
-        sheet.auto_filter.ref = sheet.dimensions
-        for col, width in zip("ABCDEFGHIJKL", (13, 8, 10, 12, 60, 18, 16, 22, 70, 9, 11, 9), strict=True):
-            sheet.column_dimensions[col].width = width
+    write_workbook(workbook_sheets(text, study), folder / "queries.xlsx", FORMULA_START)

@@ -72,7 +72,8 @@ def validate_raw_lab(rows: pd.DataFrame, study: StudyConfig, site: str,
             severity=meta["severity"], rule=meta["rule_id"], source=str(row.get("SRCFILE", "")), record=record,
             field=meta["field"], message=meta["message"], value=str(row.get(show.get(meta["field"], ""), "")),
             site=site, subjid=str(row.get("SUBJECTKEY", "")), domain="LB",
-            key=f"{row.get('SRCFILE')} specimen {row.get('SPECID')} test {row.get('TEST')}")
+            # The draw's result, not the file: a specimen sent twice (a re-send, a correction) is one query.
+            key=f"specimen {row.get('SPECID')} test {row.get('TEST')} collected {row.get('COLLDTM')}")
 
     result = results and results / f"raw_lab_{site.lower()}.json"
     return findings_from(validate(rows.drop(columns=["MRN"]), suite, [*LAB_INDEX, "SUBJECTKEY"], result,

@@ -42,9 +42,11 @@ def lab_records(ctx: BuildContext, site: str, labs: pd.DataFrame) -> pd.DataFram
     labs = protect_lab_rows(labs, study.study_id, ctx.scrubber, site, ctx.findings)  # privacy: SPECID, RESULT
     orphans = labs[labs["SUBJ"].isna()]
     for (src, spec), grp in orphans.groupby(["SRCFILE", "SPECID"], sort=True):
+        # One query per specimen, however many files sent its results (a re-send, a correction):
+        # the key names the specimen, not the file; each file's rows keep their own finding.
         ctx.findings.add(Finding(ERROR, "LIS-ORPHAN", src, f"line {int(grp['SRCLINE'].min())}, specimen {spec}",
                                  "patient id", f"{len(grp)} result(s) of specimen {spec} match no subject of {site}",
-                                 site=site, domain="LB"))
+                                 site=site, domain="LB", key=f"specimen {spec}"))
     labs = labs[labs["SUBJ"].notna()].drop(columns=["MRN"])  # the MRN stops here
     check_reused_specimens(ctx, site, labs)
     rows = [lab_record(ctx, site, tests[r.TEST], r, r.STATUS in cancelled) for r in labs.itertuples(index=False)]
