@@ -127,3 +127,16 @@ def test_retention_never_removes_the_current_release(tmp_path):
 
 def test_study_sets_a_retention(study):
     assert study.keep_releases is not None and study.keep_releases >= 1
+
+
+def test_airflow_publish_applies_the_same_retention(tmp_path, monkeypatch):
+    from transforms.orchestration.steps import apply_retention
+
+    names = [f"2026010{d}T020000Z-abcd" for d in range(1, 5)]
+    _releases(tmp_path, names, current=names[-1])
+    (tmp_path / "releases" / names[0] / PIN_FILES[0]).write_text("package 0\n")
+    assert apply_retention(tmp_path, None) == []  # no policy: every release stays
+    assert apply_retention(tmp_path, 2) == [names[1]]
+    monkeypatch.setattr("transforms.orchestration.steps.prune_releases",
+                        lambda out, keep: (_ for _ in ()).throw(PermissionError("read-only")))
+    assert apply_retention(tmp_path, 1) == []  # a failed clean-up never fails the published run

@@ -269,3 +269,14 @@ def test_dictionary_escapes_labels_and_output_is_deterministic(release, study, t
     with (tmp_path / "reports" / "data_dictionary.csv").open(encoding="utf-8") as f:
         labels = {r["VARIABLE"]: r["LABEL"] for r in csv.DictReader(f) if r["DATASET"] == "DM"}
     assert labels["SEX"] == "<script>alert(1)</script>" and labels["AGE"] == "'=1+1"
+
+
+def test_adam_parquet_fields_record_the_define_origin_not_a_guide_section(release):
+    """ADaMIG 1.3 / Define-XML 2.1: ADSL.AGE is copied from DM (Predecessor); TRTSDT is derived from EX."""
+    fields = {f.name: {k.decode(): v.decode() for k, v in f.metadata.items()}
+              for f in pq.read_schema(release / "adam" / "adsl.parquet")}
+    assert fields["AGE"]["origin"] == "Predecessor" and fields["AGE"]["predecessor"] == "DM.AGE"
+    assert fields["TRTSDT"]["origin"] == "Derived" and "predecessor" not in fields["TRTSDT"]
+    assert all(f["origin"] in {"Predecessor", "Derived", "Assigned"} for f in fields.values())
+    adtte = {f.name: f.metadata[b"origin"].decode() for f in pq.read_schema(release / "adam" / "adtte.parquet")}
+    assert adtte["PARAMCD"] == "Assigned" and adtte["AVAL"] == "Derived"

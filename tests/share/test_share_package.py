@@ -4,6 +4,7 @@ and the command refuses what it must refuse."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 import shutil
@@ -335,3 +336,12 @@ def test_package_carries_dataset_json_define_xml_and_dictionary_of_the_shared_da
                 i = [c["name"] for c in doc["columns"]].index("USUBJID")
                 assert all(re.fullmatch(r"NCT03668171-P\d{3,}", row[i]) for row in doc["rows"])  # new ids only
     assert (pkg / "reports" / "data_dictionary.html").is_file()
+
+
+def test_a_shared_release_is_pinned_against_retention(planted, shared):
+    from transforms.publish.retention import is_pinned
+
+    pkg, _ = shared
+    digest = hashlib.sha256((pkg / "SHA256SUMS").read_bytes()).hexdigest()
+    assert is_pinned(planted[0])
+    assert f"package {digest}" in (planted[0] / "SHARED").read_text(encoding="utf-8").splitlines()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from transforms.config.adam import AdamConfig, DatasetSpec
+from transforms.config.adam import AdamConfig, DatasetSpec, adam_variable_origin
 from transforms.publish.parquet import write_table
 from transforms.standards.metadata import variable_meta
 
@@ -30,7 +30,7 @@ class AdamVariable:
     """Name, label, type (Char/Num) and the reference that defines it (ADaMIG 1.3 section, SDTMIG domain, sponsor).
 
     The reference is not the variable's Define-XML origin: that (Predecessor, Derived, Assigned) is
-    `transforms.publish.describe.adam_origin`, from the dataset's configuration.
+    `transforms.config.adam.adam_variable_origin`, from the dataset's configuration.
     """
 
     name: str
@@ -106,6 +106,13 @@ def _values(s: pd.Series, typ: pa.DataType) -> list:
     return [None if pd.isna(x) else str(x) for x in s.tolist()]
 
 
+def _field_metadata(name: str, dataset: str, v: AdamVariable, cfg: AdamConfig) -> dict[str, str]:
+    """A variable's Parquet field metadata: label, type, Define-XML origin (and predecessor) and defining reference."""
+    origin, predecessor = adam_variable_origin(name, dataset, cfg.datasets)
+    meta = {"label": v.label, "adam_type": v.type, "origin": origin, "reference": v.reference}
+    return meta | ({"predecessor": predecessor} if predecessor else {})
+
+
 def adam_table(
     df: pd.DataFrame, dataset: str, cfg: AdamConfig, extra_metadata: dict[str, str] | None = None
 ) -> pa.Table:
@@ -120,9 +127,7 @@ def adam_table(
         v = variable_definition(name, spec, cfg)
         typ = arrow_type(v)
         fields.append(
-            # The key is still called "origin" so that released ADaM Parquet bytes stay as they were; it holds
-            # the defining reference. The real origin is in adam/define.xml and the data dictionary.
-            pa.field(name, typ, nullable=True, metadata={"label": v.label, "adam_type": v.type, "origin": v.reference})
+            pa.field(name, typ, nullable=True, metadata=_field_metadata(name, dataset, v, cfg))
         )
         arrays.append(pa.array(_values(data[name], typ), type=typ))
     meta = {

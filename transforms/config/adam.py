@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -11,6 +12,7 @@ import yaml
 from pydantic import ConfigDict, Field
 
 from transforms.config import ConfigModel, StudyConfig, read_csv_rows
+from transforms.standards.metadata import domain_variables
 
 
 @dataclass(frozen=True)
@@ -309,3 +311,20 @@ def _load_adam_folder(folder: Path) -> AdamConfig:
         datasets={k: DatasetSpec(**v) for k, v in _yaml(folder / "datasets.yaml").items()},
         variables=custom,
     )
+
+
+# Define-XML 2.1 origin types: set by the sponsor (parameter names, criteria) or computed.
+_ADAM_ASSIGNED = re.compile(r"^(?:PARAM|PARAMCD|PARAMN|PARCAT\d+|CRIT\d+|AWU)$")
+
+
+def adam_variable_origin(name: str, dataset: str, specs: dict[str, DatasetSpec]) -> tuple[str, str | None]:
+    """(origin type, predecessor) of an ADaM variable: copied from ADSL or SDTM is Predecessor, else Derived/Assigned."""
+    spec = specs[dataset]
+    if dataset != "ADSL" and "ADSL" in specs and name in specs["ADSL"].variables:
+        return "Predecessor", f"ADSL.{name}"
+    for domain in spec.sdtm:
+        if any(v.name == name for v in domain_variables(domain)):
+            return "Predecessor", f"{domain}.{name}"
+    if _ADAM_ASSIGNED.match(name):
+        return "Assigned", None
+    return "Derived", None

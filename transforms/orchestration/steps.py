@@ -22,6 +22,7 @@ from transforms.pipeline.publish import input_fingerprint, step_publish
 from transforms.pipeline.steps import BlockingInputError, StepBodies, cleanup, step_land
 from transforms.pipeline.workspace import Workspace
 from transforms.publish.release import current_release, out_lock, read_manifest
+from transforms.publish.retention import prune_releases
 from transforms.sdtm.build import sdtm_domains
 from transforms.sdtm.spec import load_spec
 
@@ -165,11 +166,25 @@ def publish(run: Run, datasets: Sequence[dict | Sequence[dict]], steps: Sequence
     # CDISC CORE runs on the release whenever its engine is installed (`make core-setup`). OUT's lock
     # is held while the release is written, so a command-line run on the same OUT can neither write
     # beside it nor sweep its partial release away as a killed run's leftover.
+    study = load_study_folder(run["study_folder"])
     with out_lock(Path(run["out"])):
-        release = step_publish(workspace(run), load_study_folder(run["study_folder"]), counts, record,
-                               core=core_python() is not None)
+        release = step_publish(workspace(run), study, counts, record, core=core_python() is not None)
+        pruned = apply_retention(Path(run["out"]), study.keep_releases)
     log.info("Published release %s (%d datasets); %s/current points to it.", release.name, len(counts), run["out"])
-    return {"release": release.name, "path": str(release), "datasets": counts}
+    if pruned:
+        log.info("Retention (keep_releases: %d): removed %s.", study.keep_releases, ", ".join(pruned))
+    return {"release": release.name, "path": str(release), "datasets": counts, "pruned": pruned}
+
+
+def apply_retention(out: Path, keep: int | None) -> list[str]:
+    """The study's retention policy after a publish, under OUT's lock; a failure is a warning, never a failed run."""
+    if keep is None:
+        return []
+    try:
+        return prune_releases(out, keep)
+    except OSError as exc:
+        log.warning("Retention: older releases were not pruned this time (%s); the next run tries again.", exc)
+        return []
 
 
 def finish(run: Run) -> None:

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from transforms.config import StudyConfig, read_csv_rows
-from transforms.config.adam import DatasetSpec, load_adam_config
+from transforms.config.adam import adam_variable_origin, load_adam_config
 from transforms.standards.ct import CT_VERSION, codelist
 from transforms.standards.metadata import dataset_meta, domain_variables
 
@@ -33,7 +33,6 @@ _ADAM_CLASS = {"ADSL": "SUBJECT LEVEL ANALYSIS DATASET", "BDS": "BASIC DATA STRU
 _ADAM_STRUCTURE = {"ADSL": "One record per subject", "BDS": "One or more records per subject per analysis parameter",
                    "OCCDS": "One record per subject per occurrence"}
 # ADaM variables whose values the sponsor assigns (parameters, criteria, units of a window), not derives.
-_ADAM_ASSIGNED = re.compile(r"^(?:PARAM|PARAMCD|PARAMN|PARCAT\d+|CRIT\d+|AWU)$")
 _COLLECTED = {"item", "ct", "decode", "decode_other", "dtc", "num", "text", "subject", "site"}
 
 
@@ -403,19 +402,6 @@ def _adam_methods(study: StudyConfig) -> dict[tuple[str, str], str]:
     return {(r["DATASET"], r["VARIABLE"]): r["METHOD"] for r in read_csv_rows(path) if not r["DATASET"].startswith("#")}
 
 
-def adam_origin(name: str, dataset: str, specs: dict[str, DatasetSpec]) -> tuple[str, str | None]:
-    """(origin type, predecessor) of an ADaM variable: copied from ADSL or SDTM is Predecessor, else Derived/Assigned."""
-    spec = specs[dataset]
-    if dataset != "ADSL" and "ADSL" in specs and name in specs["ADSL"].variables:
-        return "Predecessor", f"ADSL.{name}"
-    for domain in spec.sdtm:
-        if any(v.name == name for v in domain_variables(domain)):
-            return "Predecessor", f"{domain}.{name}"
-    if _ADAM_ASSIGNED.match(name):
-        return "Assigned", None
-    return "Derived", None
-
-
 def describe_adam(folder: Path, study: StudyConfig, blinded: bool) -> Description:
     """The ADaM datasets of folder/adam as Define-XML describes them."""
     cfg = load_adam_config(study)
@@ -435,7 +421,7 @@ def describe_adam(folder: Path, study: StudyConfig, blinded: bool) -> Descriptio
             fm = _field_meta(f)
             v = Variable(name=f.name, label=fm.get("label", ""), **_typed(f.name, table[f.name], has_xpt))
             if spec is not None:
-                v.origin, v.predecessor = adam_origin(f.name, name, cfg.datasets)
+                v.origin, v.predecessor = adam_variable_origin(f.name, name, cfg.datasets)
             v.origin_source = "Sponsor" if v.origin in ("Derived", "Assigned") else None
             if v.origin == "Derived":
                 custom = cfg.variables.get(f.name)
@@ -480,5 +466,5 @@ def blind(desc: Description, study: StudyConfig) -> None:
             v.method, v.comment = blind_text(v.method, arms), blind_text(v.comment, arms)
 
 
-__all__ = ["CT_VERSION", "Codelist", "Dataset", "Description", "ValueLevel", "Variable", "adam_origin",
+__all__ = ["CT_VERSION", "Codelist", "Dataset", "Description", "ValueLevel", "Variable",
            "arm_values", "blind", "blind_text", "describe_adam", "describe_sdtm"]

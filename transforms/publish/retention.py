@@ -8,7 +8,8 @@ from transforms.publish.release import current_release
 
 # A file of one of these names in a release folder pins the release: it was shared (an IPD package
 # was built from it) or it is a database-lock release. Whoever shares or locks writes the file.
-PIN_FILES = ("SHARED", "LOCKED")
+PIN_SHARED, PIN_LOCKED = "SHARED", "LOCKED"
+PIN_FILES = (PIN_SHARED, PIN_LOCKED)
 
 
 def is_pinned(release: Path) -> bool:

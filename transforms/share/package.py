@@ -23,6 +23,7 @@ from transforms.config import StudyConfig
 from transforms.privacy.scrub import Scrubber
 from transforms.publish.interchange import write_interchange
 from transforms.publish.parquet import write_table
+from transforms.publish.retention import PIN_SHARED
 from transforms.quality.queries import defuse_formula
 from transforms.share.apply import Context, VariableReport, deidentify, missing_rules
 from transforms.share.dates import subject_offset
@@ -136,7 +137,17 @@ def share_release(release: Path, pkg: Path, key_out: Path, study: StudyConfig, s
         shutil.rmtree(stage, ignore_errors=True)
         key_tmp.unlink(missing_ok=True)
         raise
+    pin_shared_release(release, pkg)
     return ShareResult(package=pkg, **result)
+
+
+def pin_shared_release(release: Path, pkg: Path) -> None:
+    """Mark the release as shared (retention never prunes it): one line per package, by its SHA256SUMS digest."""
+    digest = hashlib.sha256((pkg / "SHA256SUMS").read_bytes()).hexdigest()
+    pin = release.resolve() / PIN_SHARED
+    lines = pin.read_text(encoding="utf-8").splitlines() if pin.exists() else []
+    if f"package {digest}" not in lines:
+        pin.write_text("\n".join([*lines, f"package {digest}"]) + "\n", encoding="utf-8")
 
 
 def _subject_key(datasets: dict[str, tuple[str, pa.Table]], study: StudyConfig, cfg: ShareConfig,
