@@ -41,9 +41,10 @@ def share_ipd(study: settings.StudyEntry) -> None:
         params={
             "release": Param(None, type=["null", "string"], title="Release",
                              description=f"Empty: {out}/current. Otherwise a release folder."),
-            "to": Param("", type="string", minLength=1, title="Package folder",
+            # Required, so no default: the trigger form asks for them.
+            "to": Param(type="string", minLength=1, title="Package folder",
                         description="Folder to create for the package (must not exist, or be empty)."),
-            "key_out": Param("", type="string", minLength=1, title="Key file",
+            "key_out": Param(type="string", minLength=1, title="Key file",
                              description="Where the key (original -> new ids, date offsets) is written; "
                                          "outside the package."),
         },
@@ -52,15 +53,9 @@ def share_ipd(study: settings.StudyEntry) -> None:
     def share() -> None:
         @task(task_id="build_package", task_display_name="Build the sharing package")
         def build_package(params: dict | None = None) -> dict:
-            from pathlib import Path
+            from transforms.orchestration.share import build_share_package
 
-            from transforms.share.package import read_secret, share_release
-
-            release = Path(params["release"]) if params.get("release") else out / "current"
-            result = share_release(release, Path(params["to"]), Path(params["key_out"]), study.config,
-                                   read_secret(None))
-            return {"package": str(result.package), "participants": result.participants,
-                    "redactions": result.redactions, "below_threshold": result.below_threshold}
+            return build_share_package(str(study.folder), out, params or {})
 
         build_package()
 

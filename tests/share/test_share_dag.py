@@ -25,3 +25,14 @@ def test_share_dag_loads_one_per_study_manual_with_params():
         assert set(dag.params.keys()) == {"release", "to", "key_out"}
         assert dag.task_ids == ["build_package"]
         assert "secret" not in " ".join(dag.params.keys())
+
+
+def test_share_dag_params_the_form_requires_have_no_default():
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS))
+    for study in settings.configured_studies():
+        params = bag.dags[f"share_ipd_{study.key}"].params
+        assert params.get_param("release").value is None and "null" in params.get_param("release").schema["type"]
+        for name in ("to", "key_out"):  # required: the form asks for them, no empty string to pass validation
+            assert not params.get_param(name).has_value

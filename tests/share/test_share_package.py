@@ -345,3 +345,22 @@ def test_a_shared_release_is_pinned_against_retention(planted, shared):
     digest = hashlib.sha256((pkg / "SHA256SUMS").read_bytes()).hexdigest()
     assert is_pinned(planted[0])
     assert f"package {digest}" in (planted[0] / "SHARED").read_text(encoding="utf-8").splitlines()
+
+
+def test_the_share_dag_task_builds_the_package_and_rejects_a_blinded_release(planted, shared, tmp_path, monkeypatch):
+    from transforms.orchestration.messages import RejectedInput
+    from transforms.orchestration.share import build_share_package
+
+    monkeypatch.setenv("CDISCFLOW_SHARE_SECRET", SECRET)
+    result = build_share_package(str(STUDY), tmp_path, {"release": str(planted[0]), "to": str(tmp_path / "pkg"),
+                                                         "key_out": str(tmp_path / "key.csv")})
+    assert result["participants"] == N
+    assert (tmp_path / "pkg" / "SHA256SUMS").read_bytes() == (shared[0] / "SHA256SUMS").read_bytes()
+    blinded = tmp_path / "blinded"
+    shutil.copytree(planted[0], blinded)
+    manifest = json.loads((blinded / "manifest.json").read_text(encoding="utf-8"))
+    (blinded / "manifest.json").write_text(json.dumps(manifest | {"blinded": True}), encoding="utf-8")
+    with pytest.raises(RejectedInput, match="blinded"):
+        build_share_package(str(STUDY), tmp_path, {"release": str(blinded), "to": str(tmp_path / "p2"),
+                                                    "key_out": str(tmp_path / "k2.csv")})
+    assert not (tmp_path / "p2").exists()
