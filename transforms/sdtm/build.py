@@ -15,8 +15,8 @@ from transforms.sdtm import dm as dmx
 from transforms.sdtm import trial_design as td
 from transforms.sdtm.context import BuildContext
 from transforms.sdtm.derivations import derive_spec_variables
-from transforms.sdtm.edc_records import INTERNAL, RecordMapper, subject_items
-from transforms.sdtm.ex import derive_exdose, derive_extrt
+from transforms.sdtm.edc_records import INTERNAL, RecordMapper
+from transforms.sdtm.ex import derive_exdose, derive_extrt, randomization_numbers
 from transforms.sdtm.lb import lab_records
 from transforms.sdtm.se import build_se
 from transforms.sdtm.spec import MappingSpec, SpecError, load_spec
@@ -74,10 +74,9 @@ def build_dm_records(ctx: BuildContext) -> pd.DataFrame:
         raw[col] = ref.loc[raw["_SUBJECTKEY"], col].to_numpy()
     raw["DTHFL"] = dmx.derive_dthfl(raw.get("DTHDTC", pd.Series(pd.NA, index=raw.index)))
     raw["RFPENDTC"] = dmx.derive_rfpendtc(raw["RFENDTC"], raw["DTHDTC"])
-    randno = subject_items(ctx.items, (ctx.meta.item_group_of_item()[ctx.study.reference_dates.randomization_number],))
-    rn_col = ctx.study.reference_dates.randomization_number
-    randno_by_row = raw["_SUBJECTKEY"].map(randno[rn_col] if rn_col in randno else {})
-    arms = dmx.derive_arm(ctx, raw, randno_by_row)
+    numbers = randomization_numbers(ctx)
+    randno_by_row = raw["_SUBJECTKEY"].map(numbers["RANDNO"])
+    arms = dmx.derive_arm(ctx, raw, randno_by_row, raw["_SUBJECTKEY"].map(numbers["ENTERED"]).fillna(False))
     raw[arms.columns] = arms
     raw["COUNTRY"] = dmx.derive_country(ctx, raw["SITEID"])
     if not ctx.blinded and "derive_planned_dose" in ctx.spec.derived("SUPPDM"):
