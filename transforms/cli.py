@@ -75,7 +75,7 @@ def _load_study(study: str | None) -> StudyConfig:
 def run(
     exports: Path = typer.Option(..., exists=True, file_okay=False, help="Folder of the drop (edc/, lab/, randomization/)."),
     out: Path = typer.Option(..., help="Output folder: releases/<id>/ and the `current` link."),
-    study: str | None = typer.Option(None, help="Study id (folder under studies/) or path to a study folder; default: $CDISCFLOW_STUDY, else the only study under studies/."),
+    study: str | None = typer.Option(None, help="Study id (folder under studies/) or path to a study folder; default: $CDISCFLOW_STUDY, else the only study under studies/, else studies/studies.yaml's default."),
     core: bool | None = typer.Option(None, "--core/--no-core",
                                      help="Run the CDISC CORE rules on the release (default: when `make core-setup` was run)."),
 ) -> None:
@@ -163,12 +163,14 @@ def synth(
     snapshots: int = typer.Option(2, min=1, help="Nightly EDC snapshots to write (the last nights)."),
     blinded: bool = typer.Option(False, help="Leave out the unblinded randomization list."),
     clean: bool = typer.Option(False, help="Plant no data errors."),
+    study: str = typer.Option("nct03668171", help="Study folder whose eCRF the drop follows (nct03668171-scaled: "
+                              "randomization numbers past R999 valid)."),
 ) -> None:
     """Write a complete, deterministic synthetic drop of NCT03668171 that follows the contracts."""
     from cdiscflow_tools.synth import synthesize
 
     summary = synthesize(out, subjects=subjects, seed=seed, snapshots=snapshots, unblinded=not blinded,
-                         plant_errors=not clean)
+                         plant_errors=not clean, study=str(_load_study(study).folder))
     console.print(summary)
     console.print(f"Drop written to {out}")
 
@@ -177,7 +179,7 @@ def synth(
 def nightly(
     exports: Path = typer.Option(..., exists=True, file_okay=False, help="Folder of the drop (edc/, lab/, randomization/)."),
     out: Path = typer.Option(..., help="Output folder: releases/<id>/ and the `current` link."),
-    study: str | None = typer.Option(None, help="Study id (folder under studies/) or path to a study folder; default: $CDISCFLOW_STUDY, else the only study under studies/."),
+    study: str | None = typer.Option(None, help="Study id (folder under studies/) or path to a study folder; default: $CDISCFLOW_STUDY, else the only study under studies/, else studies/studies.yaml's default."),
     full_rebuild: bool = typer.Option(False, help="Build and publish even if the files are those of the current release."),
     verbose: bool = typer.Option(False, help="Show Airflow's task logs, not only warnings and errors."),
 ) -> None:
@@ -212,12 +214,13 @@ def nightly(
     console.print(f"Current:  {out / 'current'}  ->  releases/{result.release.name}")
 
 @app.command()
-def suites(study: str | None = typer.Option(None, help="Study id or folder; default: $CDISCFLOW_STUDY, else the only study under studies/.")) -> None:
+def suites(study: str | None = typer.Option(None, help="Study id or folder; default: $CDISCFLOW_STUDY, else the only study under studies/, else studies/studies.yaml's default.")) -> None:
     """Regenerate the study's GX suites (studies/<study>/expectations/*.json) from its metadata and configuration."""
     from transforms.quality.suites import write_suites
 
-    paths = write_suites(_load_study(study))
-    console.print(f"{len(paths)} suites written to {paths[0].parent}")
+    cfg = _load_study(study)
+    paths = write_suites(cfg)
+    console.print(f"{len(paths)} suites written to {cfg.folder / 'expectations'} (any other suite is inherited)")
 
 
 if __name__ == "__main__":
