@@ -1,6 +1,8 @@
 """Layer 3: clinical edit checks across sources, configured in studies/<study>/quality/edit_checks.yaml."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 
 from transforms.adam.adlb import is_screening_visit, lab_records, meld_records
@@ -63,8 +65,7 @@ def _not_met(data: SdtmData) -> set[tuple[str, str]]:
     return set(zip(ie["USUBJID"], ie["IETESTCD"], strict=True)) if not ie.empty else set()
 
 
-def _screening_values(data: SdtmData, adam: AdamConfig, test: str) -> dict[str, float]:
-    lb = data.get("LB")
+def _screening_values(lb: pd.DataFrame, adam: AdamConfig, test: str) -> dict[str, float]:
     if lb.empty:
         return {}
     sub = lb[is_screening_visit(lb["VISIT"], adam) & (lb["LBTESTCD"] == test) & lb["LBSTRESN"].notna()]
@@ -80,20 +81,29 @@ def check_eligibility(data: SdtmData, cfg: dict[str, EligibilityCheck], adam: Ad
     randomized = dm[dm["ARMNRS"].fillna("") != screen_failure] if "ARMNRS" in dm else dm
     not_met = _not_met(data)
     meld = dict(screening_meld(data, adam)[["USUBJID", "MELD"]].itertuples(index=False))
+    lb = data.get("LB")
+    by_test: dict[str, dict[str, float]] = {}
+
+    def screening(test: str) -> dict[str, float]:
+        # Once per test, not per subject: the LB dataset is the largest there is.
+        if test not in by_test:
+            by_test[test] = _screening_values(lb, adam, test)
+        return by_test[test]
+
     out = []
     for code, rule in cfg.items():
         for _, row in randomized.iterrows():
             u = row["USUBJID"]
             if (u, code) in not_met:
                 continue
-            problem = _criterion_problem(data, adam, rule, row, meld)
+            problem = _criterion_problem(screening, rule, row, meld)
             if problem:
                 out.append(data.finding("DM", row, rule=f"EC-ELIGIBILITY-{code}", field=code, severity=ERROR,
                                         message=f"Eligibility {code} is recorded as met, but {problem}."))
     return out
 
 
-def _criterion_problem(data: SdtmData, adam: AdamConfig, rule: EligibilityCheck, row: pd.Series,
+def _criterion_problem(screening: Callable[[str], dict[str, float]], rule: EligibilityCheck, row: pd.Series,
                        meld: dict) -> str | None:
     u = row["USUBJID"]
     if rule.check == "age":
@@ -101,11 +111,11 @@ def _criterion_problem(data: SdtmData, adam: AdamConfig, rule: EligibilityCheck,
         if pd.notna(age) and not rule.min <= age <= rule.max:
             return f"the age is {age:g}"
     elif rule.check == "lab_min":
-        v = _screening_values(data, adam, rule.test).get(u)
+        v = screening(rule.test).get(u)
         if v is not None and v < rule.min:
             return f"the screening {rule.test} is {v:g}"
     elif rule.check == "any_of":
-        values = {t.test: _screening_values(data, adam, t.test).get(u) for t in rule.tests}
+        values = {t.test: screening(t.test).get(u) for t in rule.tests}
         if all(values[t.test] is not None for t in rule.tests) and not any(
                 (values[t.test] <= t.max) if t.max is not None else (values[t.test] >= t.min) for t in rule.tests):
             return "the screening " + " and ".join(f"{k} is {v:g}" for k, v in values.items())
