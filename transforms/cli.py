@@ -1,4 +1,4 @@
-"""The `cdiscflow` command: run the pipeline on a drop, or synthesize a drop."""
+"""The `cdiscflow` command: run the pipeline on a drop, synthesize a drop, or benchmark a run."""
 from __future__ import annotations
 
 import errno
@@ -173,6 +173,27 @@ def synth(
                          plant_errors=not clean, study=str(_load_study(study).folder))
     console.print(summary)
     console.print(f"Drop written to {out}")
+
+
+@app.command()
+def bench(
+    subjects: int = typer.Option(2000, min=1, help="Subjects to synthesize (the scaled study, nct03668171-scaled)."),
+    seed: int = typer.Option(20171210, help="Random seed of the synthetic drop."),
+    results: Path = typer.Option(Path("benchmarks"), help="Folder of results.csv and scaling.png."),
+    keep: Path | None = typer.Option(None, help="Work in this folder and keep it (a drop already there is reused)."),
+) -> None:
+    """Time a full run (CORE off) against the floor (reading the same exports, writing Parquet), per stage."""
+    from cdiscflow_tools.bench import bench as run_bench
+
+    rows = run_bench(subjects, seed, results, keep)
+    table = Table(title=f"cdiscflow bench, N = {subjects} ({rows[0]['machine']})")
+    for col in ("stage", "seconds", "share", "peak RSS (MB)", "x floor"):
+        table.add_column(col, justify="left" if col == "stage" else "right")
+    for r in rows:
+        table.add_row(str(r["stage"]), f"{r['seconds']:.1f}", f"{r['share']:.1%}", f"{r['peak_rss_mb']:.0f}",
+                      f"{r['ratio']:.2f}")
+    console.print(table)
+    say(f"Results: {results / 'results.csv'} and {results / 'scaling.png'}")
 
 
 @app.command()
