@@ -191,7 +191,7 @@ def machine() -> str:
 
 def bench_rows(n: int, floor: list[StageTime], run: list[StageTime], run_wall: float, when: str,
                where: str) -> list[dict[str, object]]:
-    """The results table: each run stage, the run's total and the floor, with share of the run and ratio to the floor."""
+    """The results table: each run stage, the run total and the floor; share of the run, ratio to the floor."""
     floor_s = sum(s.seconds for s in floor)
     total = sum(s.seconds for s in run)
     rows = []

@@ -37,13 +37,14 @@ def screening_meld(data: SdtmData, adam: AdamConfig) -> pd.DataFrame:
     return out.sort_values(["USUBJID", "DATE"], kind="stable").groupby("USUBJID").tail(1)
 
 
-def check_stratum(data: SdtmData, cfg: StratumCheck, adam: AdamConfig) -> list[Finding]:
-    """The randomization stratum agrees with the MELD computed from screening labs."""
+def check_stratum(data: SdtmData, cfg: StratumCheck, adam: AdamConfig,
+                  meld: pd.DataFrame | None = None) -> list[Finding]:
+    """The randomization stratum agrees with the MELD computed from screening labs (`screening_meld`, when given)."""
     supp = data.get("SUPPDM")
     if supp.empty:
         return []
     strata = supp[supp["QNAM"] == cfg.qnam].set_index("USUBJID")["QVAL"]
-    meld = screening_meld(data, adam).set_index("USUBJID")
+    meld = (screening_meld(data, adam) if meld is None else meld).set_index("USUBJID")
     dm = data.get("DM").set_index("USUBJID")
     out = []
     for usubjid, stratum in strata.items():
@@ -73,14 +74,15 @@ def _screening_values(lb: pd.DataFrame, adam: AdamConfig, test: str) -> dict[str
 
 
 def check_eligibility(data: SdtmData, cfg: dict[str, EligibilityCheck], adam: AdamConfig,
-                      screen_failure: str) -> list[Finding]:
-    """Randomized subjects whose screening data contradict a criterion recorded as met."""
+                      screen_failure: str, meld: pd.DataFrame | None = None) -> list[Finding]:
+    """Randomized subjects whose screening data contradict a criterion recorded as met (MELD: `screening_meld`)."""
     dm = data.get("DM")
     if dm.empty:
         return []
     randomized = dm[dm["ARMNRS"].fillna("") != screen_failure] if "ARMNRS" in dm else dm
     not_met = _not_met(data)
-    meld = dict(screening_meld(data, adam)[["USUBJID", "MELD"]].itertuples(index=False))
+    meld = screening_meld(data, adam) if meld is None else meld
+    meld = dict(meld[["USUBJID", "MELD"]].itertuples(index=False))
     lb = data.get("LB")
     by_test: dict[str, dict[str, float]] = {}
 
@@ -197,7 +199,13 @@ def check_visit_windows(data: SdtmData, study: StudyConfig) -> list[Finding]:
     out = []
     if sv.empty or "SVSTDY" not in sv:
         return out
-    for _, row in sv[sv["VISITNUM"].isin(windows) & sv["SVSTDY"].notna()].iterrows():
+    sv = sv[sv["VISITNUM"].isin(windows) & sv["SVSTDY"].notna()]
+    lo = sv["VISITNUM"].map({k: w.window_lo for k, w in windows.items()}).astype(float)
+    hi = sv["VISITNUM"].map({k: w.window_hi for k, w in windows.items()}).astype(float)
+    first = sv["SVSTDY"].astype(float)
+    last = sv["SVENDY"].astype(float).fillna(first) if "SVENDY" in sv else first
+    # Only the visits outside their window become findings (row by row, for their messages).
+    for _, row in sv[((last < lo) | (first > hi)).to_numpy(dtype=bool)].iterrows():
         w = windows[row["VISITNUM"]]
         first = int(row["SVSTDY"])
         last = int(row["SVENDY"]) if pd.notna(row.get("SVENDY")) else first
@@ -217,14 +225,17 @@ def check_infusion_order(data: SdtmData) -> list[Finding]:
     out = []
     if ex.empty:
         return out
-    for _, grp in ex.sort_values(["USUBJID", "VISITNUM"]).groupby("USUBJID"):
-        prev = None
-        for _, row in grp.iterrows():
-            if prev is not None and isinstance(row["EXSTDTC"], str) and row["EXSTDTC"] <= prev["EXSTDTC"]:
-                out.append(data.finding("EX", row, rule="EC-INFUSION-ORDER", field="EXSTDTC", value=row["EXSTDTC"],
-                                        message=f"The {row['VISIT']} infusion starts before the {prev['VISIT']} "
-                                        f"infusion ({prev['EXSTDTC']})."))
-            prev = row
+    ex = ex.sort_values(["USUBJID", "VISITNUM"])
+    prev = ex.shift(1)  # each infusion against the one before it of the same subject
+    same = (ex["USUBJID"] == prev["USUBJID"]).fillna(False).to_numpy(dtype=bool)
+    starts, before = ex["EXSTDTC"].tolist(), prev["EXSTDTC"].tolist()
+    late = [s and isinstance(a, str) and isinstance(b, str) and a <= b
+            for s, a, b in zip(same, starts, before, strict=True)]
+    for i in [i for i, bad in enumerate(late) if bad]:
+        row, p = ex.iloc[i], prev.iloc[i]
+        out.append(data.finding("EX", row, rule="EC-INFUSION-ORDER", field="EXSTDTC", value=row["EXSTDTC"],
+                                message=f"The {row['VISIT']} infusion starts before the {p['VISIT']} "
+                                f"infusion ({p['EXSTDTC']})."))
     return out
 
 
@@ -233,10 +244,11 @@ def run_edit_checks(data: SdtmData, study: StudyConfig) -> list[Finding]:
     cfg: EditCheckConfig = load_edit_check_config(study)
     out = [*check_visit_windows(data, study), *check_infusion_order(data)]
     adam = load_adam_config(study)  # one MELD and one screening visit for the edit checks and the analysis
+    meld = screening_meld(data, adam) if cfg.stratum is not None or cfg.eligibility else None  # derived once
     if cfg.stratum is not None:
-        out += check_stratum(data, cfg.stratum, adam)
+        out += check_stratum(data, cfg.stratum, adam, meld)
     if cfg.eligibility:
-        out += check_eligibility(data, cfg.eligibility, adam, study.screen_failure.armnrs)
+        out += check_eligibility(data, cfg.eligibility, adam, study.screen_failure.armnrs, meld)
     if cfg.eligibility_answer is not None:
         out += check_eligibility_answer(data, cfg.eligibility_answer, study.screen_failure.armnrs)
     return out
