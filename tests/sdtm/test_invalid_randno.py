@@ -84,3 +84,26 @@ def test_blinded_build_keeps_the_subject_blinded(tmp_path, study):
     dm = pd.read_parquet(release / "sdtm" / "dm.parquet").set_index("SUBJID")
     assert dm.loc[subject, "ARMCD"] == study.blinded.armcd
     assert "RAW-EDC-LENGTH" in {r["RULE"] for r in _queries(release, subject)}
+
+
+def test_no_valid_randno_at_all_is_no_crash(study):
+    """The issue's crash: every number too long for the eCRF (a drop of more than 999 randomized subjects)."""
+    from types import SimpleNamespace
+
+    from transforms.odm.metadata import load_metadata
+    from transforms.sdtm.ex import derive_exdose, derive_extrt, randomization_numbers
+
+    def item(subject: str, value: str) -> dict:
+        return {"SUBJECTKEY": subject, "SITEID": "SITE01", "EVENTOID": "SE.W0", "EVENTREPEAT": "1",
+                "FORMOID": "F.RAND", "FORMREPEAT": "1", "IGOID": "IG.RAND", "IGREPEAT": "1", "ITEMOID": "I.RANDNO",
+                "VALUE": value, "VALID": False, "SRCFILE": "x.xml", "SRCLINE": 1}
+
+    items = pd.DataFrame([item("01-001", "R0001"), item("01-002", "R0002")])
+    rand = pd.DataFrame({"RANDNO": ["R0001", "R0002"], "ARMCD": ["MSC", "PBO"], "DOSELVL": [0.5, 0.0]})
+    ctx = SimpleNamespace(study=study, meta=load_metadata(study.metadata_path), items=items, randomization=rand,
+                          blinded=False)
+    numbers = randomization_numbers(ctx)
+    assert numbers["ENTERED"].all() and numbers["RANDNO"].isna().all()
+    subjects = pd.Series(["01-001", "01-002", "01-001"])
+    assert derive_extrt(ctx, subjects).isna().all()
+    assert derive_exdose(ctx, subjects)["EXDOSE"].isna().all()
