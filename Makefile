@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 DEMO   ?= demo
 
-.PHONY: setup demo test clean lock
+.PHONY: setup demo test bench clean lock
 
 setup: $(VENV)/.installed
 
@@ -22,6 +22,11 @@ demo: setup
 	rm -rf $(DEMO)/exports
 	$(VENV)/bin/cdiscflow synth --subjects 200 --seed 20171210 --out $(DEMO)/exports
 	$(VENV)/bin/cdiscflow nightly --exports $(DEMO)/exports --out $(DEMO)/out
+
+# Full run (CORE off) against the floor of reading the same exports, per stage: benchmarks/results.csv + scaling.png.
+N ?= 2000
+bench: setup
+	$(VENV)/bin/cdiscflow bench --subjects $(N)
 
 # CI=true makes tests that need the CORE engine (Python 3.12) or PostgreSQL/Redis fail instead of skip.
 test: setup core-setup browser-setup

@@ -1,4 +1,4 @@
-"""The `cdiscflow` command: run the pipeline on a drop, or synthesize a drop."""
+"""The `cdiscflow` command: run the pipeline on a drop, synthesize a drop, or benchmark a run."""
 from __future__ import annotations
 
 import errno
@@ -99,7 +99,7 @@ def _load_study(study: str | None) -> StudyConfig:
 def run(
     exports: Path = typer.Option(..., exists=True, file_okay=False, help="Folder of the drop (edc/, lab/, randomization/)."),
     out: Path = typer.Option(..., help="Output folder: releases/<id>/ and the `current` link."),
-    study: str | None = typer.Option(None, help="Study id (folder under studies/) or path to a study folder; default: $CDISCFLOW_STUDY, else the only study under studies/."),
+    study: str | None = typer.Option(None, help="Study id (folder under studies/) or path to a study folder; default: $CDISCFLOW_STUDY, else the only study under studies/, else studies/studies.yaml's default."),
     core: bool | None = typer.Option(None, "--core/--no-core",
                                      help="Run the CDISC CORE rules on the release (default: when `make core-setup` was run)."),
     force: bool = typer.Option(False, help="Build and publish even if the files are those of the current release."),
@@ -258,6 +258,8 @@ def synth(
     blinded: bool = typer.Option(False, help="Leave out the unblinded randomization list."),
     clean: bool = typer.Option(False, help="Plant no data errors."),
     force: bool = typer.Option(False, help="Empty OUT first when it already holds files (they are deleted)."),
+    study: str = typer.Option("nct03668171", help="Study folder whose eCRF the drop follows (nct03668171-scaled: "
+                              "randomization numbers past R999 valid)."),
 ) -> None:
     """Write a complete, deterministic synthetic drop of NCT03668171 that follows the contracts.
 
@@ -277,16 +279,37 @@ def synth(
             shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
 
     summary = synthesize(out, subjects=subjects, seed=seed, snapshots=snapshots, unblinded=not blinded,
-                         plant_errors=not clean)
+                         plant_errors=not clean, study=str(_load_study(study).folder))
     console.print(summary)
     console.print(f"Drop written to {out}")
+
+
+@app.command()
+def bench(
+    subjects: int = typer.Option(2000, min=1, help="Subjects to synthesize (the scaled study, nct03668171-scaled)."),
+    seed: int = typer.Option(20171210, help="Random seed of the synthetic drop."),
+    results: Path = typer.Option(Path("benchmarks"), help="Folder of results.csv and scaling.png."),
+    keep: Path | None = typer.Option(None, help="Work in this folder and keep it (a drop already there is reused)."),
+) -> None:
+    """Time a full run (CORE off) against the floor (reading the same exports, writing Parquet), per stage."""
+    from cdiscflow_tools.bench import bench as run_bench
+
+    rows = run_bench(subjects, seed, results, keep)
+    table = Table(title=f"cdiscflow bench, N = {subjects} ({rows[0]['machine']})")
+    for col in ("stage", "seconds", "share", "peak RSS (MB)", "x floor"):
+        table.add_column(col, justify="left" if col == "stage" else "right")
+    for r in rows:
+        table.add_row(str(r["stage"]), f"{r['seconds']:.1f}", f"{r['share']:.1%}", f"{r['peak_rss_mb']:.0f}",
+                      f"{r['ratio']:.2f}")
+    console.print(table)
+    say(f"Results: {results / 'results.csv'} and {results / 'scaling.png'}")
 
 
 @app.command()
 def nightly(
     exports: Path = typer.Option(..., exists=True, file_okay=False, help="Folder of the drop (edc/, lab/, randomization/)."),
     out: Path = typer.Option(..., help="Output folder: releases/<id>/ and the `current` link."),
-    study: str | None = typer.Option(None, help="Study id (folder under studies/) or path to a study folder; default: $CDISCFLOW_STUDY, else the only study under studies/."),
+    study: str | None = typer.Option(None, help="Study id (folder under studies/) or path to a study folder; default: $CDISCFLOW_STUDY, else the only study under studies/, else studies/studies.yaml's default."),
     full_rebuild: bool = typer.Option(False, help="Build and publish even if the files are those of the current release."),
     verbose: bool = typer.Option(False, help="Show Airflow's task logs, not only warnings and errors."),
 ) -> None:
@@ -326,12 +349,13 @@ def nightly(
     console.print(f"Current:  {out / 'current'}  ->  releases/{result.release.name}")
 
 @app.command()
-def suites(study: str | None = typer.Option(None, help="Study id or folder; default: $CDISCFLOW_STUDY, else the only study under studies/.")) -> None:
+def suites(study: str | None = typer.Option(None, help="Study id or folder; default: $CDISCFLOW_STUDY, else the only study under studies/, else studies/studies.yaml's default.")) -> None:
     """Regenerate the study's GX suites (studies/<study>/expectations/*.json) from its metadata and configuration."""
     from transforms.quality.suites import write_suites
 
-    paths = write_suites(_load_study(study))
-    console.print(f"{len(paths)} suites written to {paths[0].parent}")
+    cfg = _load_study(study)
+    paths = write_suites(cfg)
+    console.print(f"{len(paths)} suites written to {cfg.folder / 'expectations'} (any other suite is inherited)")
 
 
 @app.command()

@@ -14,7 +14,7 @@ from . import population as pop
 from . import randomization, roles
 from .edc import SnapshotWriter, plan_snapshots
 from .lis import LabWriter
-from .metadata import load_ecrf
+from .metadata import STUDY, load_ecrf
 from .truth import EDGE_PLANT_KINDS, edge_cases, odm_plant_record, subject_truth
 
 TRUTH_FILE = "synth_truth.json"
@@ -38,13 +38,16 @@ def _plan_orphans(rng: random.Random, subjects: list[pop.Subject]) -> list[tuple
 
 
 def synthesize(out_dir: Path, subjects: int = 200, seed: int = 20171210, snapshots: int = 2,
-               unblinded: bool = True, plant_errors: bool = True) -> dict[str, Any]:
-    """Write a complete synthetic NCT03668171 drop (EDC, LIS, randomization, truth) into out_dir."""
+               unblinded: bool = True, plant_errors: bool = True, study: str = STUDY) -> dict[str, Any]:
+    """Write a complete synthetic NCT03668171 drop (EDC, LIS, randomization, truth) into out_dir.
+
+    `study` names the study folder whose eCRF (metadata.xml: study OID, items, lengths) the drop follows.
+    """
     if subjects < 1 or snapshots < 1:
         raise ValueError("subjects and snapshots must be at least 1")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    md = load_ecrf()
+    md = load_ecrf(study)
     rng = random.Random(seed)
 
     population = pop.enrol(rng, subjects, seed, md.sites)

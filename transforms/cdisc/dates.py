@@ -9,6 +9,7 @@ import calendar
 import re
 from datetime import date, datetime
 
+import numpy as np
 import pandas as pd
 
 _FULL_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
@@ -72,10 +73,24 @@ def study_day(dtc: str | None, rfstdtc: str | None) -> int | None:
     return study_day_of_offset((d - r).days)
 
 
+def dtc_ordinals(dtc: pd.Series) -> np.ndarray:
+    """`dtc_date` of a column as proleptic ordinals (NaN where the date is partial or missing).
+
+    Each distinct value is parsed once: a column repeats its dates (RFSTDTC on every row of a subject).
+    """
+    codes, uniques = pd.factorize(dtc, use_na_sentinel=True)
+    ordinals = np.array([np.nan if (d := dtc_date(u)) is None else d.toordinal() for u in uniques], dtype=float)
+    out = np.full(len(codes), np.nan)
+    known = codes >= 0
+    out[known] = ordinals[codes[known]]
+    return out
+
+
 def derive_study_day(dtc: pd.Series, rfstdtc: pd.Series) -> pd.Series:
-    """--DY for a column of --DTC text against each row's RFSTDTC."""
-    values = [study_day(a, b) for a, b in zip(dtc.tolist(), rfstdtc.tolist(), strict=True)]
-    return pd.Series(values, index=dtc.index, dtype="Int64")
+    """--DY for a column of --DTC text against each row's RFSTDTC (`study_day` of each row, whole columns at once)."""
+    days_after = dtc_ordinals(dtc) - dtc_ordinals(rfstdtc)
+    values = np.where(days_after >= 0, days_after + 1, days_after)  # study_day_of_offset: no Day 0
+    return pd.Series(values, index=dtc.index).astype("Int64")
 
 
 def derive_relative_day(adt: pd.Series, refdt: pd.Series) -> pd.Series:

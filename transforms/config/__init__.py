@@ -3,6 +3,11 @@
 This module holds the study-level models (study.yaml, visits, LIS test maps) and the loaders;
 `transforms.config.adam` the ADaM settings and `transforms.config.quality` the quality settings.
 A study is loaded once per process and folder (`load_study` is cached; the models are frozen).
+
+A study folder may inherit from another: `extends: <study>` in its study.yaml merges the base's
+study.yaml under its own (mappings key by key, anything else replaced), and every file the study
+reads (`study_file`) is the study's own when its folder has it, else the base's. A new study that
+differs from an existing one in a few places is a folder holding only those places.
 """
 from __future__ import annotations
 
@@ -16,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 STUDIES_DIR = Path(__file__).resolve().parents[2] / "studies"
 STUDY_ENV = "CDISCFLOW_STUDY"
+# Settings about all studies (the default one); a study's own settings are in its folder.
+STUDIES_INDEX = "studies.yaml"
 
 
 class ConfigModel(BaseModel):
@@ -153,6 +160,7 @@ class StudyConfig(ConfigModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
     folder: Path
+    bases: tuple[Path, ...] = ()  # folders inherited through `extends`, nearest first
     study_id: str
     title: str
     protocol: str
@@ -175,7 +183,7 @@ class StudyConfig(ConfigModel):
     @property
     def metadata_path(self) -> Path:
         """Path of the study's ODM metadata (eCRF definition)."""
-        return self.folder / self.edc.metadata
+        return self.study_file(self.edc.metadata)
 
     @cached_property
     def visits(self) -> list[Visit]:
@@ -190,7 +198,7 @@ class StudyConfig(ConfigModel):
                 window_hi=int(r["WINDOW_HI"]) if r["WINDOW_HI"] else None,
                 date_items=r["DATE_ITEMS"].split(),
             )
-            for r in read_csv_rows(self.folder / "visits.csv")
+            for r in read_csv_rows(self.study_file("visits.csv"))
         ]
 
     def lab_tests(self, site: str) -> dict[str, LabTest]:
@@ -209,12 +217,21 @@ class StudyConfig(ConfigModel):
                     lbspec=r["LBSPEC"],
                     lbstresu=r["LBSTRESU"] or None,
                     factor=float(r["FACTOR"]),
-                ) for r in read_csv_rows(self.folder / s.lab.test_map)}
+                ) for r in read_csv_rows(self.study_file(s.lab.test_map))}
                 for site, s in self.sites.items() if s.lab is not None}
 
+    @property
+    def folders(self) -> tuple[Path, ...]:
+        """The study's folder and the folders it inherits from, nearest first."""
+        return (self.folder, *self.bases)
+
     def study_file(self, name: str) -> Path:
-        """A file of the study folder."""
-        return self.folder / name
+        """A file (or folder) of the study: its own folder's when there, else the nearest base's that has it."""
+        return next((f / name for f in self.folders if (f / name).exists()), self.folder / name)
+
+    def inherited_file(self, name: str) -> Path | None:
+        """The file `name` the study would read without its own folder's copy (None when no base has it)."""
+        return next((f / name for f in self.bases if (f / name).exists()), None)
 
 
 def read_csv_rows(path: Path) -> list[dict[str, str]]:
@@ -235,15 +252,20 @@ def study_dir(study: str) -> Path:
 
 
 def default_study() -> str:
-    """The study to use when none is named: $CDISCFLOW_STUDY, else the only folder under studies/."""
+    """The study to use when none is named: $CDISCFLOW_STUDY, else the only folder under studies/, else the
+    `default` of studies/studies.yaml."""
     named = os.environ.get(STUDY_ENV)
     if named:
         return named
     folders = sorted(p.name for p in STUDIES_DIR.iterdir() if (p / "study.yaml").is_file())
-    if len(folders) != 1:
-        raise ValueError(f"{len(folders)} studies under {STUDIES_DIR} ({', '.join(folders)}): "
-                         f"name one with --study or ${STUDY_ENV}")
-    return folders[0]
+    if len(folders) == 1:
+        return folders[0]
+    index = STUDIES_DIR / STUDIES_INDEX
+    default = (yaml.safe_load(index.read_text(encoding="utf-8")) or {}).get("default") if index.is_file() else None
+    if default:
+        return str(default)
+    raise ValueError(f"{len(folders)} studies under {STUDIES_DIR} ({', '.join(folders)}): "
+                     f"name one with --study or ${STUDY_ENV}")
 
 
 def load_study(study: str) -> StudyConfig:
@@ -253,16 +275,36 @@ def load_study(study: str) -> StudyConfig:
 
 @cache
 def _load_study_folder(folder: Path) -> StudyConfig:
-    return StudyConfig(folder=folder, **_study_yaml(folder))
+    content, bases = _study_yaml(folder, ())
+    return StudyConfig(folder=folder, bases=bases, **content)
 
 
 def load_study_outline(folder: Path) -> StudyOutline:
-    """The scheduling outline of a study folder (StudyOutline): only its study.yaml is read."""
-    return StudyOutline(folder=folder, **_study_yaml(folder))
+    """The scheduling outline of a study folder (StudyOutline): only its study.yaml (and those it extends) is read."""
+    content, _ = _study_yaml(folder, ())
+    return StudyOutline(folder=folder, **content)
 
 
-def _study_yaml(folder: Path) -> dict:
-    content = yaml.safe_load((folder / "study.yaml").read_text(encoding="utf-8"))
+def _study_yaml(folder: Path, seen: tuple[Path, ...]) -> tuple[dict, tuple[Path, ...]]:
+    # A study.yaml merged over the ones it extends; the bases' folders, nearest first.
+    if folder in seen:
+        raise ValueError(f"study folders extend each other in a cycle: {' -> '.join(map(str, (*seen, folder)))}")
+    content = yaml.safe_load((folder / "study.yaml").read_text(encoding="utf-8")) or {}
     if not isinstance(content, dict):
         raise ValueError(f"{folder / 'study.yaml'} does not hold a mapping of settings")
-    return content
+    base_name = content.pop("extends", None)
+    if base_name is None:
+        return content, ()
+    sibling = folder.parent / str(base_name).lower()  # a base beside the study first, then as `study_dir` finds it
+    base = sibling if (sibling / "study.yaml").is_file() else study_dir(str(base_name))
+    base_content, base_bases = _study_yaml(base, (*seen, folder))
+    return merge_settings(base_content, content), (base, *base_bases)
+
+
+def merge_settings(base: dict, override: dict) -> dict:
+    """`override` over `base`: mappings merged key by key, any other value replaced."""
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = merge_settings(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) \
+            else value
+    return out

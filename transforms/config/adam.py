@@ -276,7 +276,7 @@ def _yaml(path: Path) -> dict:
 
 def load_adam_config(study: StudyConfig) -> AdamConfig:
     """Read and validate the study's ADaM configuration folder (once per study folder: the model is frozen)."""
-    return _load_adam_folder(study.folder / "adam")
+    return _load_adam_folder(study.study_file("adam"))
 
 
 @cache

@@ -1,6 +1,8 @@
 """Layer 3: clinical edit checks across sources, configured in studies/<study>/quality/edit_checks.yaml."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 
 from transforms.adam.adlb import is_screening_visit, lab_records, meld_records
@@ -35,13 +37,14 @@ def screening_meld(data: SdtmData, adam: AdamConfig) -> pd.DataFrame:
     return out.sort_values(["USUBJID", "DATE"], kind="stable").groupby("USUBJID").tail(1)
 
 
-def check_stratum(data: SdtmData, cfg: StratumCheck, adam: AdamConfig) -> list[Finding]:
-    """The randomization stratum agrees with the MELD computed from screening labs."""
+def check_stratum(data: SdtmData, cfg: StratumCheck, adam: AdamConfig,
+                  meld: pd.DataFrame | None = None) -> list[Finding]:
+    """The randomization stratum agrees with the MELD computed from screening labs (`screening_meld`, when given)."""
     supp = data.get("SUPPDM")
     if supp.empty:
         return []
     strata = supp[supp["QNAM"] == cfg.qnam].set_index("USUBJID")["QVAL"]
-    meld = screening_meld(data, adam).set_index("USUBJID")
+    meld = (screening_meld(data, adam) if meld is None else meld).set_index("USUBJID")
     dm = data.get("DM").set_index("USUBJID")
     out = []
     for usubjid, stratum in strata.items():
@@ -63,8 +66,7 @@ def _not_met(data: SdtmData) -> set[tuple[str, str]]:
     return set(zip(ie["USUBJID"], ie["IETESTCD"], strict=True)) if not ie.empty else set()
 
 
-def _screening_values(data: SdtmData, adam: AdamConfig, test: str) -> dict[str, float]:
-    lb = data.get("LB")
+def _screening_values(lb: pd.DataFrame, adam: AdamConfig, test: str) -> dict[str, float]:
     if lb.empty:
         return {}
     sub = lb[is_screening_visit(lb["VISIT"], adam) & (lb["LBTESTCD"] == test) & lb["LBSTRESN"].notna()]
@@ -72,28 +74,38 @@ def _screening_values(data: SdtmData, adam: AdamConfig, test: str) -> dict[str, 
 
 
 def check_eligibility(data: SdtmData, cfg: dict[str, EligibilityCheck], adam: AdamConfig,
-                      screen_failure: str) -> list[Finding]:
-    """Randomized subjects whose screening data contradict a criterion recorded as met."""
+                      screen_failure: str, meld: pd.DataFrame | None = None) -> list[Finding]:
+    """Randomized subjects whose screening data contradict a criterion recorded as met (MELD: `screening_meld`)."""
     dm = data.get("DM")
     if dm.empty:
         return []
     randomized = dm[dm["ARMNRS"].fillna("") != screen_failure] if "ARMNRS" in dm else dm
     not_met = _not_met(data)
-    meld = dict(screening_meld(data, adam)[["USUBJID", "MELD"]].itertuples(index=False))
+    meld = screening_meld(data, adam) if meld is None else meld
+    meld = dict(meld[["USUBJID", "MELD"]].itertuples(index=False))
+    lb = data.get("LB")
+    by_test: dict[str, dict[str, float]] = {}
+
+    def screening(test: str) -> dict[str, float]:
+        # Once per test, not per subject: the LB dataset is the largest there is.
+        if test not in by_test:
+            by_test[test] = _screening_values(lb, adam, test)
+        return by_test[test]
+
     out = []
     for code, rule in cfg.items():
         for _, row in randomized.iterrows():
             u = row["USUBJID"]
             if (u, code) in not_met:
                 continue
-            problem = _criterion_problem(data, adam, rule, row, meld)
+            problem = _criterion_problem(screening, rule, row, meld)
             if problem:
                 out.append(data.finding("DM", row, rule=f"EC-ELIGIBILITY-{code}", field=code, severity=ERROR,
                                         message=f"Eligibility {code} is recorded as met, but {problem}."))
     return out
 
 
-def _criterion_problem(data: SdtmData, adam: AdamConfig, rule: EligibilityCheck, row: pd.Series,
+def _criterion_problem(screening: Callable[[str], dict[str, float]], rule: EligibilityCheck, row: pd.Series,
                        meld: dict) -> str | None:
     u = row["USUBJID"]
     if rule.check == "age":
@@ -101,11 +113,11 @@ def _criterion_problem(data: SdtmData, adam: AdamConfig, rule: EligibilityCheck,
         if pd.notna(age) and not rule.min <= age <= rule.max:
             return f"the age is {age:g}"
     elif rule.check == "lab_min":
-        v = _screening_values(data, adam, rule.test).get(u)
+        v = screening(rule.test).get(u)
         if v is not None and v < rule.min:
             return f"the screening {rule.test} is {v:g}"
     elif rule.check == "any_of":
-        values = {t.test: _screening_values(data, adam, t.test).get(u) for t in rule.tests}
+        values = {t.test: screening(t.test).get(u) for t in rule.tests}
         if all(values[t.test] is not None for t in rule.tests) and not any(
                 (values[t.test] <= t.max) if t.max is not None else (values[t.test] >= t.min) for t in rule.tests):
             return "the screening " + " and ".join(f"{k} is {v:g}" for k, v in values.items())
@@ -187,7 +199,13 @@ def check_visit_windows(data: SdtmData, study: StudyConfig) -> list[Finding]:
     out = []
     if sv.empty or "SVSTDY" not in sv:
         return out
-    for _, row in sv[sv["VISITNUM"].isin(windows) & sv["SVSTDY"].notna()].iterrows():
+    sv = sv[sv["VISITNUM"].isin(windows) & sv["SVSTDY"].notna()]
+    lo = sv["VISITNUM"].map({k: w.window_lo for k, w in windows.items()}).astype(float)
+    hi = sv["VISITNUM"].map({k: w.window_hi for k, w in windows.items()}).astype(float)
+    first = sv["SVSTDY"].astype(float)
+    last = sv["SVENDY"].astype(float).fillna(first) if "SVENDY" in sv else first
+    # Only the visits outside their window become findings (row by row, for their messages).
+    for _, row in sv[((last < lo) | (first > hi)).to_numpy(dtype=bool)].iterrows():
         w = windows[row["VISITNUM"]]
         first = int(row["SVSTDY"])
         last = int(row["SVENDY"]) if pd.notna(row.get("SVENDY")) else first
@@ -207,14 +225,17 @@ def check_infusion_order(data: SdtmData) -> list[Finding]:
     out = []
     if ex.empty:
         return out
-    for _, grp in ex.sort_values(["USUBJID", "VISITNUM"]).groupby("USUBJID"):
-        prev = None
-        for _, row in grp.iterrows():
-            if prev is not None and isinstance(row["EXSTDTC"], str) and row["EXSTDTC"] <= prev["EXSTDTC"]:
-                out.append(data.finding("EX", row, rule="EC-INFUSION-ORDER", field="EXSTDTC", value=row["EXSTDTC"],
-                                        message=f"The {row['VISIT']} infusion starts before the {prev['VISIT']} "
-                                        f"infusion ({prev['EXSTDTC']})."))
-            prev = row
+    ex = ex.sort_values(["USUBJID", "VISITNUM"])
+    prev = ex.shift(1)  # each infusion against the one before it of the same subject
+    same = (ex["USUBJID"] == prev["USUBJID"]).fillna(False).to_numpy(dtype=bool)
+    starts, before = ex["EXSTDTC"].tolist(), prev["EXSTDTC"].tolist()
+    late = [s and isinstance(a, str) and isinstance(b, str) and a <= b
+            for s, a, b in zip(same, starts, before, strict=True)]
+    for i in [i for i, bad in enumerate(late) if bad]:
+        row, p = ex.iloc[i], prev.iloc[i]
+        out.append(data.finding("EX", row, rule="EC-INFUSION-ORDER", field="EXSTDTC", value=row["EXSTDTC"],
+                                message=f"The {row['VISIT']} infusion starts before the {p['VISIT']} "
+                                f"infusion ({p['EXSTDTC']})."))
     return out
 
 
@@ -223,10 +244,11 @@ def run_edit_checks(data: SdtmData, study: StudyConfig) -> list[Finding]:
     cfg: EditCheckConfig = load_edit_check_config(study)
     out = [*check_visit_windows(data, study), *check_infusion_order(data)]
     adam = load_adam_config(study)  # one MELD and one screening visit for the edit checks and the analysis
+    meld = screening_meld(data, adam) if cfg.stratum is not None or cfg.eligibility else None  # derived once
     if cfg.stratum is not None:
-        out += check_stratum(data, cfg.stratum, adam)
+        out += check_stratum(data, cfg.stratum, adam, meld)
     if cfg.eligibility:
-        out += check_eligibility(data, cfg.eligibility, adam, study.screen_failure.armnrs)
+        out += check_eligibility(data, cfg.eligibility, adam, study.screen_failure.armnrs, meld)
     if cfg.eligibility_answer is not None:
         out += check_eligibility_answer(data, cfg.eligibility_answer, study.screen_failure.armnrs)
     return out

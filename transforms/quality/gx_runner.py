@@ -14,16 +14,25 @@ from transforms.cdisc.findings import Finding
 from transforms.config import StudyConfig
 from transforms.privacy.scrub import Scrubber
 
+EXPECTATIONS = "expectations"
+
+
 def expectations_dir(study: StudyConfig) -> Path:
-    """The study's committed GX suites folder: studies/<study>/expectations/."""
-    return study.study_file("expectations")
+    """The study's own committed GX suites folder: studies/<study>/expectations/."""
+    return study.folder / EXPECTATIONS
+
+
+def expectations_dirs(study: StudyConfig) -> tuple[Path, ...]:
+    """The suites folders of the study and of the studies it extends, farthest base first (a nearer suite wins)."""
+    return tuple(f / EXPECTATIONS for f in reversed(study.folders) if (f / EXPECTATIONS).is_dir())
 
 
 @lru_cache(maxsize=4)
-def suites_context(folder: Path):
+def suites_context(folders: tuple[Path, ...]):
     """A file-backed GX context whose expectation store is a private copy of the study's committed suites.
 
-    A copy, because GX writes a store id file into its store folder and studies/ stays read-only.
+    A copy, because GX writes a store id file into its store folder and studies/ stays read-only;
+    the suites of an inherited study are copied first, the study's own over them.
     """
     import atexit
     import shutil
@@ -35,7 +44,8 @@ def suites_context(folder: Path):
     root = Path(tempfile.mkdtemp(prefix="cdiscflow-gx-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
     store = root / "suites"
-    shutil.copytree(folder, store, ignore=shutil.ignore_patterns(".*"))
+    for folder in folders:
+        shutil.copytree(folder, store, ignore=shutil.ignore_patterns(".*"), dirs_exist_ok=True)
     gx.get_context(mode="file", project_root_dir=str(root))
     cfg_path = root / "gx" / "great_expectations.yml"
     cfg = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
@@ -52,7 +62,7 @@ def load_suite(study: StudyConfig, name: str) -> dict[str, Any]:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        suite = suites_context(expectations_dir(study)).suites.get(name)
+        suite = suites_context(expectations_dirs(study)).suites.get(name)
     raw = read_suite(suite_path(study, name))
     if len(suite.expectations) != len(raw["expectations"]):
         raise RuntimeError(f"suite {name}: {len(suite.expectations)} of {len(raw['expectations'])} expectations "
@@ -61,8 +71,8 @@ def load_suite(study: StudyConfig, name: str) -> dict[str, Any]:
 
 
 def suite_path(study: StudyConfig, name: str) -> Path:
-    """Where a study's suite is committed."""
-    return expectations_dir(study) / f"{name}.json"
+    """Where a study's suite is committed (its own, else the inherited one)."""
+    return study.study_file(f"{EXPECTATIONS}/{name}.json")
 
 
 def read_suite(path: Path) -> dict[str, Any]:
@@ -196,7 +206,7 @@ def build_data_docs(study: StudyConfig, results_dir: Path, target: Path, run_nam
     results = sorted(results_dir.glob("*.json")) if results_dir.exists() else []
     if not results:
         return None
-    ctx = suites_context(expectations_dir(study))
+    ctx = suites_context(expectations_dirs(study))
     run_id = RunIdentifier(run_name=run_name, run_time=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
     for p in results:
         payload = json.loads(p.read_text(encoding="utf-8"))

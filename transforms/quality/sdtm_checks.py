@@ -1,6 +1,8 @@
 """Layer 2 checks GX cannot express on one table: across datasets and across variables with partial dates."""
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 
 from transforms.cdisc.dates import derive_study_day
 from transforms.cdisc.findings import Finding
@@ -17,6 +19,11 @@ def _common_precision(a: str, b: str) -> tuple[str, str]:
 def _after(dtc: str, ref: str) -> bool:
     a, b = _common_precision(dtc, ref)
     return a > b
+
+
+def _after_each(dtc: pd.Series, ref: pd.Series) -> np.ndarray:
+    """`_after` of each pair of dates (both present), in one pass over the columns (a row mask)."""
+    return np.array([_after(a, b) for a, b in zip(dtc.tolist(), ref.tolist(), strict=True)], dtype=bool)
 
 
 def check_usubjid_in_dm(data: SdtmData) -> list[Finding]:
@@ -42,11 +49,9 @@ def check_end_not_before_start(data: SdtmData) -> list[Finding]:
         if st not in df or en not in df:
             continue
         both = df[df[st].notna() & df[en].notna()]
-        for _, row in both.iterrows():
-            a, b = _common_precision(row[st], row[en])
-            if b < a:
-                out.append(data.finding(d, row, rule="SDTM-END-BEFORE-START", field=en, value=row[en],
-                                        message=f"The end date {row[en]} is before the start date {row[st]}."))
+        for _, row in both[_after_each(both[st], both[en])].iterrows():
+            out.append(data.finding(d, row, rule="SDTM-END-BEFORE-START", field=en, value=row[en],
+                                    message=f"The end date {row[en]} is before the start date {row[st]}."))
     return out
 
 
@@ -64,11 +69,9 @@ def check_not_after_death(data: SdtmData) -> list[Finding]:
         cols = [c for c in (f"{d}DTC", f"{d}STDTC") if c in df]
         for col in cols:
             sub = df[df["USUBJID"].isin(death) & df[col].notna()]
-            for _, row in sub.iterrows():
-                a, b = _common_precision(row[col], death[row["USUBJID"]])
-                if a > b:
-                    out.append(data.finding(d, row, rule="SDTM-AFTER-DEATH", field=col, value=row[col],
-                                            message=f"Dated after the subject's death ({death[row['USUBJID']]})."))
+            for _, row in sub[_after_each(sub[col], sub["USUBJID"].map(death))].iterrows():
+                out.append(data.finding(d, row, rule="SDTM-AFTER-DEATH", field=col, value=row[col],
+                                        message=f"Dated after the subject's death ({death[row['USUBJID']]})."))
     return out
 
 
@@ -85,11 +88,13 @@ def check_lab_after_participation(data: SdtmData) -> list[Finding]:
     death = dict(zip(dm["USUBJID"], dm["DTHDTC"], strict=True)) if "DTHDTC" in dm else {}
     sub = lb[lb["USUBJID"].isin(end) & lb["LBDTC"].notna()]
     sub = sub.sort_values(["USUBJID", "LBDTC", "LBSEQ"], kind="stable")
+    # Which draws to ask about depends on subject and date only: keep their rows before grouping.
+    dth = sub["USUBJID"].map(death)
+    after_death = np.array([isinstance(t, str) and _after(d, t) for d, t in zip(sub["LBDTC"].tolist(), dth.tolist(),
+                                                                                  strict=True)], dtype=bool)
+    sub = sub[_after_each(sub["LBDTC"], sub["USUBJID"].map(end)) & ~after_death]
     out = []
     for (usubjid, spec, dtc), grp in sub.groupby(["USUBJID", "LBREFID", "LBDTC"], sort=True, dropna=False):
-        dth = death.get(usubjid)
-        if not _after(dtc, end[usubjid]) or (isinstance(dth, str) and _after(dtc, dth)):
-            continue
         row = grp.iloc[0]
         out.append(data.finding("LB", row, rule="LB-AFTER-RFPENDTC", field="LBDTC", value=dtc,
                                 message=f"Specimen {spec} was collected on {dtc}, after the subject's end of "

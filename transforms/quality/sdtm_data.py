@@ -16,6 +16,7 @@ class SdtmData(SdtmRelease):
     def __init__(self, root: Path, study_id: str) -> None:
         super().__init__(root / "sdtm")
         self.study_id = study_id
+        self._sources: dict[str, dict[tuple[str, str], tuple[str, str]]] = {}
 
     @cached_property
     def site_of(self) -> dict[str, str]:
@@ -24,12 +25,21 @@ class SdtmData(SdtmRelease):
         return dict(zip(dm["USUBJID"], dm["SITEID"], strict=True)) if not dm.empty else {}
 
     def source(self, domain: str) -> dict[tuple[str, str], tuple[str, str]]:
-        """(USUBJID, record key) -> (source file, record); the key is --SEQ or the natural key."""
-        lin = self.lineage(domain)
-        if lin is None:
-            return {}
-        keys = [c for c in lin.columns if c not in ("STUDYID", "USUBJID", "SRCFILE", "SRCRECORD")]
-        return {(r["USUBJID"], record_key(r, keys)): (r["SRCFILE"], r["SRCRECORD"]) for _, r in lin.iterrows()}
+        """(USUBJID, record key) -> (source file, record); the key is --SEQ or the natural key.
+
+        Read once per domain: every finding about a record looks its source up here.
+        """
+        if domain not in self._sources:
+            lin = self.lineage(domain)
+            if lin is None:
+                self._sources[domain] = {}
+            else:
+                keys = [c for c in lin.columns if c not in ("STUDYID", "USUBJID", "SRCFILE", "SRCRECORD")]
+                texts = record_keys(lin, keys)
+                # Later rows win on a repeated key, as a dict built row by row would have it.
+                self._sources[domain] = dict(zip(zip(lin["USUBJID"], texts, strict=True),
+                                                 zip(lin["SRCFILE"], lin["SRCRECORD"], strict=True), strict=True))
+        return self._sources[domain]
 
     def finding(self, domain: str, row: pd.Series, *, rule: str, field: str, message: str, value: str = "",
                 severity: str = "error") -> Finding:
@@ -47,14 +57,18 @@ class SdtmData(SdtmRelease):
                        key=f"{domain} {srcrec}" if srcrec else "")
 
 
+def _key_value(v: object) -> str:
+    if v is None or (not isinstance(v, str) and pd.isna(v)):
+        return ""
+    return v if isinstance(v, str) else f"{float(v):g}"
+
+
 def record_key(row: pd.Series | dict, keys: list[str]) -> str:
     """A record's key as text, the same whether read from a dataset or from its lineage."""
-    parts = []
-    for k in keys:
-        v = row.get(k)
-        if v is None or (not isinstance(v, str) and pd.isna(v)):
-            v = ""
-        elif not isinstance(v, str):
-            v = f"{float(v):g}"
-        parts.append(f"{k}={v}")
-    return " ".join(parts)
+    return " ".join(f"{k}={_key_value(row.get(k))}" for k in keys)
+
+
+def record_keys(df: pd.DataFrame, keys: list[str]) -> list[str]:
+    """`record_key` of every row of `df`, column by column."""
+    columns = [[f"{k}={_key_value(v)}" for v in df[k].tolist()] if k in df else [f"{k}="] * len(df) for k in keys]
+    return [" ".join(parts) for parts in zip(*columns, strict=True)] if columns else [""] * len(df)

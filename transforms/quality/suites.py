@@ -250,12 +250,20 @@ def all_suites(study: StudyConfig) -> dict[str, dict[str, Any]]:
 
 
 def write_suites(study: StudyConfig) -> list[Path]:
-    """Write every suite of the study as GX JSON (sorted keys, stable) into studies/<study>/expectations/."""
+    """Write every suite of the study as GX JSON (sorted keys, stable) into studies/<study>/expectations/.
+
+    A study that extends another gets only the suites that differ from the inherited ones.
+    """
     folder = expectations_dir(study)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, suite in all_suites(study).items():
         p = folder / f"{name}.json"
-        p.write_text(json.dumps(suite, indent=1, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
+        text = json.dumps(suite, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
+        inherited = study.inherited_file(f"{folder.name}/{p.name}")
+        if inherited is not None and inherited.read_text(encoding="utf-8") == text:
+            p.unlink(missing_ok=True)
+            continue
+        p.write_text(text, encoding="utf-8")
         paths.append(p)
     return paths

@@ -15,8 +15,8 @@ from transforms.sdtm import dm as dmx
 from transforms.sdtm import trial_design as td
 from transforms.sdtm.context import BuildContext
 from transforms.sdtm.derivations import derive_spec_variables
-from transforms.sdtm.edc_records import INTERNAL, RecordMapper, subject_items
-from transforms.sdtm.ex import derive_exdose, derive_extrt
+from transforms.sdtm.edc_records import INTERNAL, RecordMapper
+from transforms.sdtm.ex import derive_exdose, derive_extrt, randomization_numbers
 from transforms.sdtm.lb import lab_records
 from transforms.sdtm.se import build_se
 from transforms.sdtm.spec import MappingSpec, SpecError, load_spec
@@ -73,10 +73,9 @@ def build_dm_records(ctx: BuildContext) -> tuple[pd.DataFrame, pd.DataFrame]:
         records[col] = ref.loc[records["_SUBJECTKEY"], col].to_numpy()
     records["DTHFL"] = dmx.derive_dthfl(records.get("DTHDTC", pd.Series(pd.NA, index=records.index)))
     records["RFPENDTC"] = dmx.derive_rfpendtc(records["RFENDTC"], records["DTHDTC"])
-    randno = subject_items(ctx.items, (ctx.meta.item_group_of_item()[ctx.study.reference_dates.randomization_number],))
-    rn_col = ctx.study.reference_dates.randomization_number
-    randno_by_row = records["_SUBJECTKEY"].map(randno[rn_col] if rn_col in randno else {})
-    arms = dmx.derive_arm(ctx, records, randno_by_row)
+    numbers = randomization_numbers(ctx)
+    randno_by_row = records["_SUBJECTKEY"].map(numbers["RANDNO"])
+    arms = dmx.derive_arm(ctx, records, randno_by_row, records["_SUBJECTKEY"].map(numbers["ENTERED"]).fillna(False))
     records[arms.columns] = arms
     records["COUNTRY"] = dmx.derive_country(ctx, records["SITEID"])
     if not ctx.blinded and "derive_planned_dose" in ctx.spec.derived("SUPPDM"):

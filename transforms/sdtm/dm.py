@@ -48,8 +48,13 @@ def derive_rfpendtc(rfendtc: pd.Series, dthdtc: pd.Series) -> pd.Series:
     return pd.Series([later(a, b) for a, b in zip(rfendtc, dthdtc, strict=True)], index=rfendtc.index, dtype="string")
 
 
-def derive_arm(ctx: BuildContext, dm: pd.DataFrame, randno: pd.Series) -> pd.DataFrame:
-    """ARMCD/ARM/ACTARMCD/ACTARM/ARMNRS from the randomization list, blinded without it."""
+def derive_arm(ctx: BuildContext, dm: pd.DataFrame, randno: pd.Series, entered: pd.Series) -> pd.DataFrame:
+    """ARMCD/ARM/ACTARMCD/ACTARM/ARMNRS from the randomization list, blinded without it.
+
+    `randno` is each subject's valid randomization number, `entered` whether one was entered at all: a
+    subject whose number the eCRF rejects was randomized all the same, so it is no screen failure; its
+    arm is blinded in a blinded build and cannot be resolved (null, with a finding) in an unblinded one.
+    """
     study = ctx.study
     arm_of = {}
     if ctx.randomization is not None:
@@ -58,11 +63,18 @@ def derive_arm(ctx: BuildContext, dm: pd.DataFrame, randno: pd.Series) -> pd.Dat
     for i in dm.index:
         rn = randno.get(i)
         treated = isinstance(dm.at[i, "RFXSTDTC"], str)
-        if not isinstance(rn, str) or not rn:
+        if not entered.get(i, False) and (not isinstance(rn, str) or not rn):
             out.loc[i] = [pd.NA, pd.NA, pd.NA, pd.NA, study.screen_failure.armnrs]
             continue
         if ctx.blinded:
             code, name = study.blinded.armcd, study.blinded.arm
+        elif not isinstance(rn, str) or not rn:
+            ctx.findings.add(Finding(ERROR, "RAND-NUMBER-INVALID", dm.at[i, "_SRCFILE"], dm.at[i, "_SRCREC"],
+                                     study.reference_dates.randomization_number,
+                                     "the randomization number entered is not valid on the eCRF (see the raw-data "
+                                     "finding); the arm cannot be looked up in the unblinded list",
+                                     site=dm.at[i, "_SITEID"], subjid=dm.at[i, "_SUBJECTKEY"]))
+            code, name = pd.NA, pd.NA
         elif rn in arm_of:
             code, name = arm_of[rn], study.arms[arm_of[rn]].arm
         else:

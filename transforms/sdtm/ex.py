@@ -7,12 +7,27 @@ from transforms.sdtm.context import BuildContext
 from transforms.sdtm.edc_records import subject_items
 
 
-def listed_randomization(ctx: BuildContext, subjects: pd.Series) -> pd.DataFrame:
-    """The unblinded randomization list's row (ARMCD, DOSELVL) of each subject's randomization number."""
+def randomization_numbers(ctx: BuildContext) -> pd.DataFrame:
+    """Per subject (index SUBJECTKEY): RANDNO, the valid eCRF randomization number or null, and ENTERED, a number
+    was entered at all.
+
+    A number the eCRF metadata rejects (too long, wrong type) is a raw-data query; the subject stays
+    randomized (ENTERED) but its arm cannot be looked up (RANDNO null).
+    """
     rn_col = ctx.study.reference_dates.randomization_number
-    randno = subject_items(ctx.items, (ctx.meta.item_group_of_item()[rn_col],))
+    valid = subject_items(ctx.items, (ctx.meta.item_group_of_item()[rn_col],))
+    values = ctx.items.loc[ctx.items["ITEMOID"] == rn_col, ["SUBJECTKEY", "VALUE"]]
+    entered = pd.Index(values.loc[values["VALUE"].fillna("") != "", "SUBJECTKEY"].unique(), name="SUBJECTKEY")
+    out = pd.DataFrame(index=entered.union(valid.index))
+    out["RANDNO"] = (valid[rn_col] if rn_col in valid else pd.Series(dtype="string")).reindex(out.index)
+    out["ENTERED"] = out.index.isin(entered)
+    return out
+
+
+def listed_randomization(ctx: BuildContext, subjects: pd.Series) -> pd.DataFrame:
+    """The unblinded randomization list's row (ARMCD, DOSELVL) of each subject's valid randomization number."""
     listed = ctx.randomization.set_index("RANDNO")
-    numbers = subjects.map(randno[rn_col])
+    numbers = subjects.map(randomization_numbers(ctx)["RANDNO"])
     return pd.DataFrame({"ARMCD": numbers.map(listed["ARMCD"]), "DOSELVL": numbers.map(listed["DOSELVL"])},
                         index=subjects.index)
 

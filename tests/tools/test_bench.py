@@ -1,0 +1,39 @@
+"""`cdiscflow bench`'s bookkeeping: stages from step titles, shares and ratios, one result set per machine and N."""
+from __future__ import annotations
+
+import csv
+
+from cdiscflow_tools.bench import StageTime, bench_rows, stage_of, write_results
+from transforms.config import load_study
+from transforms.pipeline.run import step_names
+
+
+def test_every_pipeline_step_has_a_stage():
+    stages = {stage_of(t) for t in step_names(load_study("nct03668171-scaled"))}
+    assert {"land", "ingest", "raw GX", "SDTM DM", "SDTM LB", "SDTM GX", "checks", "ADaM"} <= stages
+    assert "Publish release" in stages  # split by the bench into its datasets and its reports
+
+
+def _rows(n: int, where: str = "m") -> list[dict]:
+    floor = [StageTime("floor: EDC", 1.0, 100.0), StageTime("floor: LIS", 3.0, 120.0)]
+    run = [StageTime("land", 2.0, 200.0), StageTime("checks", 6.0, 300.0)]
+    return bench_rows(n, floor, run, 9.0, "2026-12-01", where)
+
+
+def test_shares_and_ratios():
+    rows = {r["stage"]: r for r in _rows(10)}
+    assert rows["total"]["seconds"] == 8.0 and rows["total"]["share"] == 1.0
+    assert rows["checks"]["share"] == 6.0 / 8.0
+    assert rows["floor"]["seconds"] == 4.0 and rows["total"]["ratio"] == 2.0  # 8 s against a 4 s floor
+    assert rows["total"]["peak_rss_mb"] == 300.0 and rows["floor"]["peak_rss_mb"] == 120.0
+
+
+def test_results_replace_the_same_machine_and_n(tmp_path):
+    path = tmp_path / "results.csv"
+    write_results(path, _rows(10))
+    write_results(path, _rows(20))
+    write_results(path, _rows(10))
+    with path.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted({r["N"] for r in rows}) == ["10", "20"]
+    assert len(rows) == 2 * len(_rows(10))
