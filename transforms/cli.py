@@ -249,6 +249,14 @@ def core_status(core: dict | None, why_not: str = "") -> str:
     return f"ran: {core.get('issues', 0)} issues, {core.get('open_issues', 0)} not covered by reviewed exceptions"
 
 
+def is_synthetic_drop(folder: Path) -> bool:
+    """True when the folder holds only what `synth` writes, its ground-truth file included."""
+    from cdiscflow_tools.synth.generator import TRUTH_FILE
+
+    names = {p.name for p in folder.iterdir()}
+    return TRUTH_FILE in names and names <= {TRUTH_FILE, "edc", "lab", "randomization"}
+
+
 @app.command()
 def synth(
     out: Path = typer.Option(..., help="Folder to write the synthetic drop into."),
@@ -275,6 +283,10 @@ def synth(
         if not force:
             raise _stop(f"{out} already holds files.", "A synthetic drop written into it would mix with them: "
                         "name a new or empty folder, or add --force to empty it first.")
+        if not is_synthetic_drop(out):
+            # --force must never empty a real landing folder: only one synth wrote (its truth file, nothing else).
+            raise _stop(f"{out} is not a synthetic drop.", "--force empties only a folder `synth` wrote "
+                        "(synth_truth.json beside edc/, lab/, randomization/); name a new or empty folder.")
         for p in out.iterdir():
             shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
 

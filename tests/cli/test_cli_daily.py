@@ -53,10 +53,16 @@ def test_synth_refuses_a_folder_with_files_unless_forced(tmp_path):
     result = _run("synth", "--subjects", "2", "--snapshots", "1", "--out", str(out))
     assert result.exit_code == 2 and "already holds files" in result.stdout
     assert (out / "edc" / "old.xml").exists()  # untouched
+    # --force never empties a folder synth did not write (a real landing folder, say)
     result = _run("synth", "--subjects", "2", "--snapshots", "1", "--out", str(out), "--force")
+    assert result.exit_code == 2 and "not a synthetic drop" in result.stdout
+    assert (out / "edc" / "old.xml").exists()
+    assert _run("synth", "--subjects", "2", "--snapshots", "1", "--out", str(tmp_path / "syn")).exit_code == 0
+    (tmp_path / "syn" / "edc" / "old.xml").write_text("<old/>")
+    result = _run("synth", "--subjects", "2", "--snapshots", "1", "--out", str(tmp_path / "syn"), "--force")
     assert result.exit_code == 0
-    assert not (out / "edc" / "old.xml").exists()
-    assert len(list((out / "edc").glob("NCT03668171_ODM_*.xml"))) == 1
+    assert not (tmp_path / "syn" / "edc" / "old.xml").exists()
+    assert len(list((tmp_path / "syn" / "edc").glob("NCT03668171_ODM_*.xml"))) == 1
 
 
 def test_unchanged_drop_is_nothing_new_with_stamped_unwrapped_lines(synthetic_run):
