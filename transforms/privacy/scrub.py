@@ -155,12 +155,16 @@ def scrub_column(values: pd.Series, scrubber: Scrubber) -> tuple[pd.Series, dict
     """A text column scrubbed; and, per index of a changed value, what was removed."""
     out = values.copy()
     changed: dict[object, Counter[str]] = {}
-    for i, v in values.items():
-        if isinstance(v, str) and v:
-            text, kinds = scrubber.scrub(v)
-            if kinds:
-                out[i] = text
-                changed[i] = kinds
+    # Each distinct text once (lab results and coded answers repeat thousands of times); only the rows
+    # holding a value the scrubber changes are visited one by one.
+    scrubbed = {v: scrubber.scrub(v) for v in pd.unique(values.dropna()) if isinstance(v, str) and v}
+    hits = {v: res for v, res in scrubbed.items() if res[1]}
+    if not hits:
+        return out, changed
+    for i, v in values[values.isin(list(hits))].items():
+        text, kinds = hits[v]
+        out[i] = text
+        changed[i] = Counter(kinds)
     return out, changed
 
 
