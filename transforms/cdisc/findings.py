@@ -101,10 +101,5 @@ class Findings:
         """Read findings written by write()."""
         if not path.exists():
             return cls()
-        return cls.from_frame(pd.read_parquet(path))
-
-    @classmethod
-    def from_frame(cls, df: pd.DataFrame) -> "Findings":
-        """The findings of a table made by to_frame()."""
-        df = df.fillna("")
+        df = pd.read_parquet(path).fillna("")
         return cls([Finding(**{c.lower(): str(r[c]) for c in COLUMNS if c in df}) for _, r in df.iterrows()])

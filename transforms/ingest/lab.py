@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Mapping
 import io
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -207,15 +207,16 @@ def cached_lab_file(path: Path, sha256: str | None, site: str, cfg: LabSourceCon
     if entry is not None:
         try:
             return ReadLabFile(pq.read_table(entry.file("rows.parquet"), schema=PRINTED_SCHEMA),
-                               Findings.from_frame(pd.read_parquet(entry.file("findings.parquet"))),
-                               pq.read_table(entry.file("names.parquet"), schema=NAMES_SCHEMA))
-        except (OSError, ValueError, pa.ArrowException):
+                               Findings([Finding(**f) for f in entry.meta["findings"]]),
+                               pa.table(dict(zip(NAMES_SCHEMA.names, entry.meta["names"], strict=True)),
+                                        schema=NAMES_SCHEMA))
+        except (OSError, ValueError, KeyError, TypeError, pa.ArrowException):
             pass  # unreadable despite its manifest: read the file again
     read = read_lab_file_tables(path, site, cfg)
-    with cache.writing(key) as folder:
+    # Findings and names are a few rows: they travel in the entry's manifest, beside the one table.
+    meta = {"findings": [asdict(f) for f in read.findings.items], "names": list(read.names.to_pydict().values())}
+    with cache.writing(key, meta) as folder:
         pq.write_table(read.rows, folder / "rows.parquet")
-        read.findings.to_frame().to_parquet(folder / "findings.parquet", index=False)
-        pq.write_table(read.names, folder / "names.parquet")
     return read
 
 
