@@ -72,7 +72,7 @@ def test_damaged_or_partial_entry_is_never_used(study, tmp_path, reads):
     cache = cache_in(tmp_path, "n1")
     night(study, [f1], tmp_path / "n1", cache)
     (entry,) = [p for p in cache.root.iterdir() if p.is_dir()]
-    rows = entry / "rows.parquet"
+    rows = entry / "rows.arrow"
     rows.write_bytes(rows.read_bytes()[:-20])  # cut short, as by a full disk
     (cache.root / f".tmp-{'0' * 64}-1").mkdir()  # what a killed run leaves: never an entry
     _, findings, tables = night(study, [f1], tmp_path / "n2", cache_in(tmp_path, "n2"))
