@@ -103,7 +103,10 @@ class StagedCache:
             # Partial, damaged or not ours: never used; the file is read again and the entry rewritten.
             shutil.rmtree(folder, ignore_errors=True)
             return None
-        self._mark_used(key)
+        try:
+            self._mark_used(key)
+        except OSError:
+            pass  # unmarked, the entry may be pruned early: it is read again, never wrong
         return CacheEntry(folder, manifest.get("meta", {}))
 
     @contextmanager

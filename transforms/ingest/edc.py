@@ -171,7 +171,10 @@ def cached_snapshot(path: Path, sha256: str | None, meta: StudyMetadata, metadat
         except (OSError, TypeError):
             pass  # unusable despite its manifest: read the snapshot again
     result = ingest_snapshot(path, meta, out)
-    cache.put(key, {"items.parquet": out}, asdict(result))
+    try:
+        cache.put(key, {"items.parquet": out}, asdict(result))
+    except OSError:
+        pass  # the cache only saves time: a snapshot it cannot keep (disk full) is read again next time
     return result
 
 

@@ -219,9 +219,12 @@ def cached_lab_file(path: Path, sha256: str | None, site: str, cfg: LabSourceCon
     # Findings and names are a few rows: they travel in the entry's manifest, beside the one table.
     meta = {"findings": [asdict(f) for f in read.findings.items], "names": list(read.names.to_pydict().values())}
     # Arrow IPC, not Parquet: a small table reads back several times faster, and it never leaves OUT/.cache.
-    with cache.writing(key, meta) as folder, pa.OSFile(str(folder / "rows.arrow"), "wb") as sink, \
-            pa.ipc.new_file(sink, PRINTED_SCHEMA) as writer:
-        writer.write_table(read.rows)
+    try:
+        with cache.writing(key, meta) as folder, pa.OSFile(str(folder / "rows.arrow"), "wb") as sink, \
+                pa.ipc.new_file(sink, PRINTED_SCHEMA) as writer:
+            writer.write_table(read.rows)
+    except OSError:
+        pass  # the cache only saves time: a file it cannot keep (disk full) is read again next night
     return read
 
 
