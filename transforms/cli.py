@@ -105,6 +105,8 @@ def run(
     force: bool = typer.Option(False, help="Build and publish even if the files are those of the current release."),
     keep: int | None = typer.Option(None, min=1, help="Keep the last KEEP releases (and every shared or locked "
                                     "one) after publishing; default: keep_releases in study.yaml, else all."),
+    cache: bool = typer.Option(True, "--cache/--no-cache", help="Reuse what ingest made of a file read on an earlier "
+                               "night (OUT/.cache/staged); --no-cache reads every file again (default: `cache` in study.yaml)."),
 ) -> None:
     """Land, ingest, build SDTM and ADaM, validate and publish a new release; OUT/current switches only on success.
 
@@ -119,6 +121,7 @@ def run(
     from transforms.publish.release import OutputBusyError
 
     cfg = _load_study(study)
+    cfg = cfg if cache else cfg.model_copy(update={"cache": False})
     _check_drop_folder(exports)
     names = step_names(cfg)
     in_main = threading.current_thread() is threading.main_thread()

@@ -286,6 +286,8 @@ def test_in_process_run_publishes_skips_unchanged_and_keeps_release_on_failure(t
     release = (out / "current").resolve()
     assert (release / "sdtm" / "dm.parquet").exists() and "Publish release" in first.stdout
     assert not any((out / ".staging").iterdir())
+    # The DAG's ingest tasks fill the same staged cache as the CLI (EDC snapshot + 3 LIS files).
+    assert len([p for p in (out / ".cache" / "staged").iterdir() if p.is_dir()]) == 4
 
     again = _nightly(drop, out, home)
     assert again.returncode == 0, again.stdout + again.stderr

@@ -179,6 +179,8 @@ class StudyConfig(ConfigModel):
     unit_aliases: dict[str, str] = Field(default_factory=dict)
     # Retention: releases kept after a publish (besides shared and locked ones); None keeps all.
     keep_releases: int | None = Field(default=None, ge=1)
+    # Reuse what ingest made of a landed file on an earlier night (OUT/.cache/staged); false reads every file.
+    cache: bool = True
 
     @property
     def metadata_path(self) -> Path:

@@ -1,13 +1,16 @@
 """Stream an ODM 1.3.2 ClinicalData snapshot into a long staged table of item values."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import shutil
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from lxml import etree
 
+from transforms.ingest.cache import StagedCache, cache_key, code_version
 from transforms.odm.metadata import NS, StudyMetadata
 from transforms.odm.safe_xml import iterparse_file
 from transforms.odm.values import value_problem
@@ -141,6 +144,38 @@ def ingest_snapshot(path: Path, meta: StudyMetadata, out: Path) -> EdcIngestResu
         raise
     tmp.replace(out)
     return EdcIngestResult(items=n_items, subjects=len(subjects), removed=n_removed, created=created)
+
+
+def snapshot_cache_key(path: Path, sha256: str, metadata_path: Path) -> str:
+    """The staged cache's key of a snapshot: its content, name, the eCRF metadata and this code."""
+    code = code_version((__name__, "transforms.odm.metadata", "transforms.odm.values", "transforms.odm.safe_xml"),
+                        (metadata_path,))
+    return cache_key(source="edc", sha256=sha256, name=path.name, code=code)
+
+
+def cached_snapshot(path: Path, sha256: str | None, meta: StudyMetadata, metadata_path: Path, out: Path,
+                    cache: StagedCache | None) -> EdcIngestResult:
+    """ingest_snapshot, or its item table from the cache when this snapshot was read before (a re-run)."""
+    if cache is None or sha256 is None:
+        return ingest_snapshot(path, meta, out)
+    key = snapshot_cache_key(path, sha256, metadata_path)
+    entry = cache.get(key)
+    if entry is not None:
+        try:
+            result = EdcIngestResult(**entry.meta)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_suffix(".partial")
+            shutil.copyfile(entry.file("items.parquet"), tmp)
+            os.replace(tmp, out)
+            return result
+        except (OSError, TypeError):
+            pass  # unusable despite its manifest: read the snapshot again
+    result = ingest_snapshot(path, meta, out)
+    try:
+        cache.put(key, {"items.parquet": out}, asdict(result))
+    except OSError:
+        pass  # the cache only saves time: a snapshot it cannot keep (disk full) is read again next time
+    return result
 
 
 def _xml_error(exc: etree.XMLSyntaxError) -> str:

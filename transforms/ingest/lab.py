@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 import io
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from transforms.cdisc.findings import ERROR, INFO, Finding, Findings
 from transforms.config import LabSourceConfig
+from transforms.ingest.cache import StagedCache, cache_key, code_version
 
 CANONICAL = ["MRN", "SPECID", "COLLDTM", "TEST", "TESTNAME", "RESULT", "UNIT", "RANGE", "RANGE_LOW",
              "RANGE_HIGH", "FLAG", "STATUS", "REPORTDTM"]
@@ -18,6 +21,8 @@ STAGED = ["SITEID", "MRN", "SPECID", "COLLDTC", "REPORTDTC", "TEST", "RESULT", "
           "RANGE_HIGH", "FLAG", "STATUS", "SRCFILE", "SRCLINE"]
 # Every well-formed row as printed (times unparsed too): what the raw GX suite validates.
 PRINTED = ["SITEID", "MRN", "SPECID", "COLLDTM", "REPORTDTM", *STAGED[3:]]
+PRINTED_SCHEMA = pa.schema([(c, pa.string()) for c in PRINTED[:-1]] + [("SRCLINE", pa.int64())])
+NAMES_SCHEMA = pa.schema([("MRN", pa.string()), ("NAME", pa.string())])
 
 
 class LabFileError(ValueError):
@@ -166,14 +171,79 @@ def _superseded_finding(row: pd.Series, won: tuple[str, int, bool] | None, pendi
                    f"{row['TEST']} {row['COLLDTC']} {row['REPORTDTC']}")
 
 
+@dataclass
+class ReadLabFile:
+    """What reading one LIS file gives: its rows as printed, its record-level findings, its MRN -> name pairs."""
+
+    rows: pa.Table
+    findings: Findings
+    names: pa.Table
+
+
+def read_lab_file_tables(path: Path, site: str, cfg: LabSourceConfig) -> ReadLabFile:
+    """Read one LIS file into Arrow tables (the unit the staged cache stores)."""
+    findings, names = Findings(), set()
+    df = read_lab_file(path, site, cfg, findings, names)
+    rows = pa.Table.from_pandas(df, preserve_index=False).cast(PRINTED_SCHEMA).replace_schema_metadata(None)
+    pairs = sorted(names)
+    return ReadLabFile(rows, findings, pa.table({"MRN": [m for m, _ in pairs], "NAME": [n for _, n in pairs]},
+                                                schema=NAMES_SCHEMA))
+
+
+def lab_cache_key(path: Path, sha256: str, site: str, cfg: LabSourceConfig) -> str:
+    """The staged cache's key of one LIS file: its content, name, site, the site's LIS contract and this code."""
+    return cache_key(source="lab", sha256=sha256, name=path.name, site=site, config=cfg.model_dump_json(),
+                     code=code_version((__name__, Findings.__module__)))
+
+
+def cached_lab_file(path: Path, sha256: str | None, site: str, cfg: LabSourceConfig,
+                    cache: StagedCache | None) -> ReadLabFile:
+    """One LIS file's tables: from the cache when this content was read before, else read (and stored)."""
+    if cache is None or sha256 is None:
+        return read_lab_file_tables(path, site, cfg)
+    key = lab_cache_key(path, sha256, site, cfg)
+    entry = cache.get(key)
+    if entry is not None:
+        try:
+            with pa.OSFile(str(entry.file("rows.arrow"))) as src:
+                rows = pa.ipc.open_file(src).read_all()
+            if not rows.schema.equals(PRINTED_SCHEMA):
+                raise ValueError("cached rows are not in the staged layout")
+            return ReadLabFile(rows,
+                               Findings([Finding(**f) for f in entry.meta["findings"]]),
+                               pa.table(dict(zip(NAMES_SCHEMA.names, entry.meta["names"], strict=True)),
+                                        schema=NAMES_SCHEMA))
+        except (OSError, ValueError, KeyError, TypeError, pa.ArrowException):
+            pass  # unreadable despite its manifest: read the file again
+    read = read_lab_file_tables(path, site, cfg)
+    # Findings and names are a few rows: they travel in the entry's manifest, beside the one table.
+    meta = {"findings": [asdict(f) for f in read.findings.items], "names": list(read.names.to_pydict().values())}
+    # Arrow IPC, not Parquet: a small table reads back several times faster, and it never leaves OUT/.cache.
+    try:
+        with cache.writing(key, meta) as folder, pa.OSFile(str(folder / "rows.arrow"), "wb") as sink, \
+                pa.ipc.new_file(sink, PRINTED_SCHEMA) as writer:
+            writer.write_table(read.rows)
+    except OSError:
+        pass  # the cache only saves time: a file it cannot keep (disk full) is read again next night
+    return read
+
+
 def ingest_site_labs(files: list[Path], site: str, cfg: LabSourceConfig, known_tests: set[str],
-                     out: Path, shown: Callable[[str], str] = str) -> tuple[dict[str, int], Findings]:
-    """Read all of a site's LIS files in name order and write the current results to `out`."""
+                     out: Path, shown: Callable[[str], str] = str, cache: StagedCache | None = None,
+                     digests: Mapping[str, str] | None = None) -> tuple[dict[str, int], Findings]:
+    """Read all of a site's LIS files in name order and write the current results to `out`.
+
+    With a cache and the landed files' SHA-256 (digests: file name -> SHA-256), a file read on an
+    earlier night is not read again: its rows, findings and names come from the cache.
+    """
     findings = Findings()
-    names: set[tuple[str, str]] = set()
-    frames = [read_lab_file(p, site, cfg, findings, names) for p in sorted(files, key=lambda p: p.name)]
-    printed = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=PRINTED)
-    printed = printed.astype({c: "string" for c in PRINTED if c != "SRCLINE"} | {"SRCLINE": "int64"})
+    digests = digests or {}
+    reads = [cached_lab_file(p, digests.get(p.name), site, cfg, cache) for p in sorted(files, key=lambda p: p.name)]
+    for read in reads:
+        findings.extend(read.findings)
+    rows = pa.concat_tables([r.rows for r in reads]) if reads else PRINTED_SCHEMA.empty_table()
+    printed = rows.to_pandas().astype({c: "string" for c in PRINTED if c != "SRCLINE"} | {"SRCLINE": "int64"})
+    names = {pair for r in reads for pair in zip(*r.names.to_pydict().values(), strict=True)}
     out.parent.mkdir(parents=True, exist_ok=True)
     printed.to_parquet(printed_path(out), index=False)
     # Rows without a usable time or with an unmapped test cannot become results; the raw suite

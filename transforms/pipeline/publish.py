@@ -16,6 +16,7 @@ import transforms
 from transforms.config import StudyConfig
 from transforms.land.landing import Landing
 from transforms.pipeline.steps import data_cut
+from transforms.ingest.cache import StagedCache
 from transforms.pipeline.workspace import Workspace
 from transforms.privacy.scrub import drop_scrubber, scrub_findings
 from transforms.publish.interchange import DICTIONARY_HTML, write_interchange
@@ -74,7 +75,17 @@ def step_publish(ws: Workspace, study: StudyConfig, counts: dict[str, int], step
         # Disk full, killed, a bug: a half-written release must not stay (nor fill the disk again).
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return finish_release(ws.out, tmp, release_id)
+    release = finish_release(ws.out, tmp, release_id)
+    prune_staged_cache(ws)
+    return release
+
+
+def prune_staged_cache(ws: Workspace) -> None:
+    """Delete the staged cache entries none of the last runs used (the release is out: a failure only waits a night)."""
+    try:
+        StagedCache(ws.staged_cache, ws.cache_used).prune()
+    except OSError:
+        pass
 
 
 def _assemble_release(release: Release, counts: dict[str, int], steps: dict[str, dict], core: bool) -> None:

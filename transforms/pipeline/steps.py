@@ -10,7 +10,8 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 
 from transforms.config import StudyConfig
-from transforms.ingest.edc import SnapshotError, ingest_snapshot
+from transforms.ingest.cache import StagedCache
+from transforms.ingest.edc import SnapshotError, cached_snapshot
 from transforms.ingest.lab import LabFileError, ingest_site_labs
 from transforms.privacy.pseudonym import specimen_pseudonym
 from transforms.ingest.randomization import RandomizationFileError, ingest_randomization
@@ -107,6 +108,11 @@ def _checked_path(ws: Workspace, landing: Landing, f: LandedFile) -> Path:
         raise _block(ws, f, landing, exc.reason) from exc
 
 
+def staged_cache(ws: Workspace, study: StudyConfig) -> StagedCache | None:
+    """The staged cache of OUT (None when the study or the run turns it off)."""
+    return StagedCache(ws.staged_cache, ws.cache_used) if study.cache else None
+
+
 def step_ingest_edc(ws: Workspace, study: StudyConfig) -> dict:
     """Stream the newest EDC snapshot into the staged EDC items."""
     landing = Landing.read(ws.landing)
@@ -116,7 +122,8 @@ def step_ingest_edc(ws: Workspace, study: StudyConfig) -> dict:
                       f"no EDC snapshot named as the contract says ({study.edc.snapshot_glob})")
     meta = load_metadata(study.metadata_path)
     try:
-        result = ingest_snapshot(_checked_path(ws, landing, snap), meta, ws.edc_items)
+        result = cached_snapshot(_checked_path(ws, landing, snap), snap.sha256, meta, study.metadata_path,
+                                 ws.edc_items, staged_cache(ws, study))
     except (SnapshotError, UnsafeXMLError) as exc:
         raise _block(ws, snap, landing, str(exc)) from exc
     except OSError as exc:
@@ -147,7 +154,8 @@ def step_ingest_lab(ws: Workspace, study: StudyConfig, site: str) -> dict:
     paths = [_checked_path(ws, landing, f) for f in files]
     try:
         stats, findings = ingest_site_labs(paths, site, cfg, set(study.lab_tests(site)),
-                                           ws.lab_results(site), shown=specimen_pseudonym(study.study_id))
+                                           ws.lab_results(site), shown=specimen_pseudonym(study.study_id),
+                                           cache=staged_cache(ws, study), digests={f.name: f.sha256 for f in files})
     except (LabFileError, OSError) as exc:
         message = str(exc) if isinstance(exc, LabFileError) else f"cannot be read ({exc.strerror or type(exc).__name__})"
         named = str(exc) if isinstance(exc, LabFileError) else (getattr(exc, "filename", None) or "")

@@ -23,6 +23,16 @@ class Workspace:
         return self.root / "landing.json"
 
     @property
+    def staged_cache(self) -> Path:
+        """What ingest made of each landed file, kept across runs (holds identifiers: private, never released)."""
+        return self.out / ".cache" / "staged"
+
+    @property
+    def cache_used(self) -> Path:
+        """The staged cache entries this run read or wrote (one empty file per key), for pruning at publish."""
+        return self.root / "cache_used"
+
+    @property
     def staged(self) -> Path:
         """Staged source tables (the ingest steps write them, the SDTM build reads them)."""
         return self.root / "staged"
