@@ -206,20 +206,20 @@ def test_publish_updates_the_sdtm_and_adam_assets(dag):
     assert [a.uri for a in outlets] == ["cdiscflow://nct03668171/sdtm", "cdiscflow://nct03668171/adam"]
 
 
-def test_parsing_is_fast_and_loads_no_data_libraries():
-    code = ("import sys, time; import airflow.sdk; t = time.perf_counter(); "
+def test_parsing_loads_no_data_libraries():
+    # What keeps parsing cheap is what the DAG file imports, so that is what is asserted; a time limit
+    # would fail on a busy machine (timing never decides a unit test here).
+    code = ("import sys; import airflow.sdk; "
             "from airflow.dag_processing.dagbag import DagBag; "
-            f"b = DagBag(dag_folder={str(DAGS)!r}); dt = time.perf_counter() - t; "
+            f"b = DagBag(dag_folder={str(DAGS)!r}); "
             "assert not b.import_errors, b.import_errors; "
             "heavy = [m for m in ('pandas', 'pyarrow', 'great_expectations', 'transforms.pipeline.steps', "
-            "'transforms.sdtm.build', 'transforms.adam.build') "
+            "'transforms.sdtm.build', 'transforms.adam.build', 'transforms.share.package', 'odmlib') "
             "if m in sys.modules]; "
-            "print(dt, heavy)")
+            "print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env=os.environ.copy())
-    seconds, heavy = out.stdout.strip().splitlines()[-1].split(" ", 1)
-    assert heavy == "[]"
-    assert float(seconds) < 2.0  # measured ~0.4 s including the DagBag import itself
+    assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_nothing_to_do_when_the_files_are_those_of_the_current_release():
