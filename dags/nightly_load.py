@@ -36,7 +36,9 @@ DOC = """
 Every night at `{cron}` ({tz}) this DAG looks at the drop in `{landing}`. When the files are the
 same as in the current release, the run stops after **Detect new or changed files** (the other
 tasks show as skipped). Otherwise it stages each source, builds every SDTM domain (one task per
-domain, in parallel), publishes a new release to `{out}/releases/` and only then switches
+domain, in parallel), writes the XPT files, runs CDISC CORE on each domain's datasets (one task per
+domain, when the engine is installed; a failed CORE task is reported in the release, it does not
+stop it), publishes a new release to `{out}/releases/` and only then switches
 `{out}/current` to it. A failed run leaves `current` on the previous release; the failed task's log
 says in words what went wrong. A file that cannot be read is copied to `{out}/quarantine/`.
 
@@ -58,6 +60,8 @@ def work_task(step: graph.Step, heavy: dict):
     """The Airflow task of one work step of the graph; a step that fans out is mapped over its items,
     each instance named by its item (site or SDTM domain)."""
     opts = {"task_id": step.id, "task_display_name": step.title, **(heavy if step.heavy else {})}
+    if step.after_failure:
+        opts["trigger_rule"] = "all_done"
     if step.over:
         opts["map_index_template"] = "{{ task.op_kwargs['item'] }}"
 
@@ -149,8 +153,9 @@ def nightly_load(study: settings.StudyEntry) -> None:
             tasks[step.id] = body.expand(item=fan_out[step.over]) if step.over else body()
             for need in step.needs:
                 tasks[need] >> tasks[step.id]
-        published = publish([tasks[s.id] for s in work if s.returns == graph.COUNTS],
-                            [tasks[s.id] for s in work if s.returns != graph.COUNTS])
+        needs = graph.step("publish").needs
+        published = publish([tasks[s.id] for s in work if s.id in needs and s.returns == graph.COUNTS],
+                            [tasks[s.id] for s in work if s.id in needs and s.returns != graph.COUNTS])
         published >> cleanup()
 
     nightly()

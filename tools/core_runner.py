@@ -4,6 +4,11 @@ Runs in `.venv-core` (the engine needs Python 3.12), so it imports nothing from 
 transforms/quality/core.py starts it, reads its JSON and applies the reviewed exceptions.
 
     .venv-core/bin/python tools/core_runner.py --xpt-dir REL/sdtm --out raw.json [--jobs 2] [--rule CORE-000351]
+        [--dataset DM --dataset SUPPDM]
+
+With --dataset the rules run on those datasets only, each rule's results also kept by dataset
+(`results_by_dataset`), so that one run per dataset (the nightly DAG's CORE tasks) merges into the
+report a run on the whole folder gives.
 
 Offline mode, as the shared cdisc-core README describes: the rules come from the engine's own cache
 files (committed xz-compressed in transforms/quality/core_cache/ and checked against their SHA-256),
@@ -46,6 +51,7 @@ CACHE_SHA256 = {
 ENCODING = "utf-8"
 
 _engine: Any = None
+_targets: list[str] | None = None  # --dataset: the only datasets the rules are run on
 
 
 def load_cache(name: str, cache_dir: Path = CACHE_DIR) -> Any:
@@ -92,8 +98,10 @@ def library_metadata(dataset_classes: dict[str, str]) -> Any:
     return LibraryMetadataContainer(standard_metadata={"classes": classes} if classes else {})
 
 
-def _init_worker(paths: list[str], standard: str, version: str, dataset_classes: dict[str, str]) -> None:
-    global _engine
+def _init_worker(paths: list[str], standard: str, version: str, dataset_classes: dict[str, str],
+                 targets: list[str] | None = None) -> None:
+    global _engine, _targets
+    _targets = targets
     warnings.simplefilter("ignore")
     from cdisc_rules_engine.rules_engine import RulesEngine
     from cdisc_rules_engine.services import logger
@@ -109,22 +117,47 @@ def _init_worker(paths: list[str], standard: str, version: str, dataset_classes:
     )
 
 
-def _run_rule(rule: dict) -> dict:
-    start = time.perf_counter()
+def _validate(rule: dict, dataset: str | None) -> list:
+    """The rule's results on every dataset, or on the one named (the others stay there to be looked up)."""
+    service = _engine.data_service
+    if dataset is not None:
+        def only_this_one() -> list:
+            # validate_single_rule asks once for the datasets to check; every later request (a rule
+            # that reads DM, a SUPP--'s parent, the list of the study's domains) sees all of them.
+            del service.get_datasets
+            return [d for d in service.get_datasets() if Path(d.full_path).stem.upper() == dataset]
+        service.get_datasets = only_this_one
     try:
         results = _engine.validate_single_rule(copy.deepcopy(rule))
-        per_dataset = [r for rs in results.values() for r in rs]
-        crash = ""
+    finally:
+        service.__dict__.pop("get_datasets", None)
+    return json.loads(json.dumps([r for rs in results.values() for r in rs], default=str))
+
+
+def _run_rule(rule: dict) -> dict:
+    start = time.perf_counter()
+    by_dataset: dict[str, list] = {}
+    crash = ""
+    try:
+        if _targets is None:
+            results = _validate(rule, None)
+        else:
+            for name in _targets:
+                by_dataset[name] = _validate(rule, name)
+            results = [r for rs in by_dataset.values() for r in rs]
     except Exception as exc:  # noqa: BLE001 - one broken rule must not stop the other 429
-        per_dataset, crash = [], f"{type(exc).__name__}: {exc}"
-    return {
+        results, by_dataset, crash = [], {}, f"{type(exc).__name__}: {exc}"
+    out = {
         "core_id": rule["core_id"],
         "description": rule.get("description", ""),
         "message": next((a.get("params", {}).get("message", "") for a in rule.get("actions") or []), ""),
         "seconds": round(time.perf_counter() - start, 3),
         "crash": crash,
-        "results": json.loads(json.dumps(per_dataset, default=str)),
+        "results": results,
     }
+    if _targets is not None:
+        out["results_by_dataset"] = by_dataset
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=max(1, min(4, os.cpu_count() or 1)))
     ap.add_argument("--dataset-classes", type=Path, help="JSON object: dataset name -> SDTMIG class")
     ap.add_argument("--rule", action="append", default=[], help="run only these rule ids")
+    ap.add_argument("--dataset", action="append", default=[],
+                    help="run the rules on these datasets only (by name: DM, SUPPDM); every XPT of --xpt-dir "
+                         "stays readable for the rules that look across datasets")
     args = ap.parse_args(argv)
 
     rules = load_cache("rules.pkl", args.cache_dir)
@@ -153,7 +189,14 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.perf_counter()
     classes = json.loads(args.dataset_classes.read_text(encoding="utf-8")) if args.dataset_classes else {}
-    init = (paths, args.standard, args.version, classes)
+    targets = sorted({d.upper() for d in args.dataset}, key=lambda d: f"{d.lower()}.xpt") or None
+    unknown = sorted(set(targets or []) - {Path(p).stem.upper() for p in paths})
+    if unknown:
+        ap.error(f"no .xpt file in {args.xpt_dir} for {unknown}")
+    init = (paths, args.standard, args.version, classes, targets)
+    # Imported once here: the pool's workers are forked from this process and inherit it (5 s each otherwise).
+    import cdisc_rules_engine.rules_engine  # noqa: F401
+
     if args.jobs == 1:
         _init_worker(*init)
         out = [_run_rule(rules[i]) for i in ids]
@@ -170,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(time.perf_counter() - start, 1),
         "jobs": args.jobs,
         "dataset_classes": classes,
+        **({"checked": targets} if targets else {}),
         "rules": sorted(out, key=lambda r: r["core_id"]),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -247,9 +247,10 @@ def core_status(core: dict | None, why_not: str = "") -> str:
     """Whether CDISC CORE ran for a release (its manifest), and if not, why."""
     if core is None:
         return f"did not run: {why_not or 'not requested'}"
+    took = f" ({core['seconds']} s in {core['tasks']} tasks, one per domain)" if "seconds" in core else ""
     if "error" in core:
-        return f"failed: {core['error']}"
-    return f"ran: {core.get('issues', 0)} issues, {core.get('open_issues', 0)} not covered by reviewed exceptions"
+        return f"failed{took}: {core['error']}"
+    return f"ran{took}: {core.get('issues', 0)} issues, {core.get('open_issues', 0)} not covered by reviewed exceptions"
 
 
 def is_synthetic_drop(folder: Path) -> bool:

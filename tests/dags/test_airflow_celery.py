@@ -4,243 +4,40 @@ dag-processor, a Celery worker), publishes a release from a synthetic drop and t
 on the same drop as a no-op.
 
 Without PostgreSQL or Redis on 127.0.0.1 the native test is skipped, unless CI is set: then it fails.
-Nothing here imports Airflow; every Airflow process is a child in its own process group.
+Nothing here imports Airflow: cdiscflow_tools/cluster.py starts every Airflow process as a child in its own process group.
 """
 from __future__ import annotations
 
 import json
 import os
 import re
-import secrets
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
-from base64 import urlsafe_b64encode
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
 
+from cdiscflow_tools.cluster import BIN, Cluster, cluster as start_cluster, missing_services
+
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-DAG_ID = "nightly_load_nct03668171"
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
-REDIS = ("127.0.0.1", 6379)
-START_TIMEOUT = 240
-RUN_TIMEOUT = 900
-
-
-def _port_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=2):
-            return True
-    except OSError:
-        return False
-
-
-def _missing() -> str | None:
-    for module in ("psycopg", "redis", "airflow.providers.celery"):
-        try:
-            __import__(module)
-        except ImportError:
-            return f"Python package for {module} is not installed (make setup installs deploy/requirements-ci.txt)"
-    if not _port_open(PG["host"], PG["port"]):
-        return "PostgreSQL is not listening on 127.0.0.1:5432"
-    if not _port_open(*REDIS):
-        return "Redis is not listening on 127.0.0.1:6379"
-    return None
 
 
 @pytest.fixture(scope="module")
 def services() -> None:
-    reason = _missing()
+    reason = missing_services()
     if reason and os.environ.get("CI"):
         pytest.fail(f"CI needs the Celery integration test to run: {reason}")
     if reason:
         pytest.skip(reason)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def database(services) -> Iterator[str]:
-    """A fresh PostgreSQL database for this test run, dropped afterwards."""
-    import psycopg
-
-    name = f"cdiscflow_test_{os.getpid()}"
-    admin = psycopg.connect(dbname="postgres", autocommit=True, **PG)
-    with admin.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        cur.execute(f"CREATE DATABASE {name}")
-    try:
-        yield name
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
-
-
-@dataclass
-class Cluster:
-    """The running services and where their files are."""
-
-    env: dict[str, str]
-    api: str
-    home: Path
-    out: Path
-    landing: Path
-    database: str
-    procs: dict[str, subprocess.Popen]
-
-    def call(self, method: str, path: str, body: dict | None = None) -> dict:
-        """One REST call to the api-server (SimpleAuthManager with all_admins: no login needed)."""
-        req = urllib.request.Request(f"{self.api}/api/v2/{path}", method=method,
-                                     data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return json.loads(resp.read() or b"{}")
-
-    def diagnostics(self) -> str:
-        """The end of every service log and of every task log, for a failing assertion."""
-        parts = []
-        for log in sorted(self.home.glob("*.log")) + sorted((self.home / "logs").rglob("*.log")):
-            text = log.read_text(errors="replace")
-            parts.append(f"--- {log.relative_to(self.home)}\n{text[-3000:]}")
-        return "\n".join(parts)[-40000:]
-
-
-def _env(home: Path, database: str, api_port: int, queue: str, landing: Path, out: Path) -> dict[str, str]:
-    # psycopg 3, named as docker-compose.yml names it.
-    db = f"postgresql+psycopg://{PG['user']}@{PG['host']}:{PG['port']}/{database}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CDISCFLOW"))}
-    return env | {
-        "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": db,
-        "AIRFLOW__CELERY__BROKER_URL": f"redis://{REDIS[0]}:{REDIS[1]}/0",
-        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{db}",
-        "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
-        "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "21600",
-        # A queue of our own, so that a worker of another run sharing this Redis never takes our tasks.
-        "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue,
-        "CDISCFLOW_QUEUE": queue,
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        "AIRFLOW__CORE__FERNET_KEY": urlsafe_b64encode(secrets.token_bytes(32)).decode(),
-        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": str(api_port),
-        "AIRFLOW__API__WORKERS": "1",
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
-        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
-        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(_free_port()),
-        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
-        # Half a day away from now: a fresh DAG whose last tick is recent runs that tick at once, which
-        # would race the runs this test triggers.
-        "CDISCFLOW_NIGHTLY_CRON": _cron_half_a_day_away("Asia/Shanghai"),
-        "CDISCFLOW_LANDING": str(landing / "{study}"),
-        "CDISCFLOW_OUT": str(out / "{study}"),
-    }
-
-
-def _cron_half_a_day_away(tz: str) -> str:
-    at = datetime.now(ZoneInfo(tz)) + timedelta(hours=12)
-    return f"{at.minute} {at.hour} * * *"
-
-
-def _start(name: str, args: list[str], env: dict[str, str], home: Path) -> subprocess.Popen:
-    log = (home / f"{name}.log").open("wb")
-    return subprocess.Popen([str(BIN / "airflow"), *args], env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True, cwd=home)
-
-
-def _stop(procs: dict[str, subprocess.Popen]) -> None:
-    for proc in procs.values():
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 30
-    for proc in procs.values():
-        try:
-            proc.wait(timeout=max(1.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-
-
-def _wait(what: str, check, cluster: Cluster, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        dead = [n for n, p in cluster.procs.items() if p.poll() is not None]
-        assert not dead, f"{dead} exited while waiting for {what}\n{cluster.diagnostics()}"
-        try:
-            if check():
-                return
-        except (OSError, urllib.error.URLError, ValueError):
-            pass
-        time.sleep(1)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}\n{cluster.diagnostics()}")
-
-
-@pytest.fixture(scope="module")
-def cluster(database, tmp_path_factory) -> Iterator[Cluster]:
-    """api-server, scheduler, dag-processor and one Celery worker on a migrated metadata database."""
-    import redis
-
-    home = tmp_path_factory.mktemp("airflow")
-    landing, out = home / "landing", home / "out"
-    api_port = _free_port()
-    queue = f"cdiscflow_test_{os.getpid()}"
-    env = _env(home, database, api_port, queue, landing, out)
-    subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=env, check=True, cwd=home,
-                   stdout=(home / "migrate.log").open("wb"), stderr=subprocess.STDOUT, timeout=300)
-    procs: dict[str, subprocess.Popen] = {}
-    try:
-        procs["api-server"] = _start("api-server", ["api-server"], env, home)
-        procs["scheduler"] = _start("scheduler", ["scheduler"], env, home)
-        procs["dag-processor"] = _start("dag-processor", ["dag-processor"], env, home)
-        procs["worker"] = _start("worker", ["celery", "worker", "-q", queue, "-H", f"{queue}@%h"], env, home)
-        c = Cluster(env, f"http://127.0.0.1:{api_port}", home, out, landing, database, procs)
-        _wait("the api-server health endpoint",
-              lambda: c.call("GET", "monitor/health")["metadatabase"]["status"] == "healthy", c, START_TIMEOUT)
-        _wait("the DAG to be parsed by the dag-processor",
-              lambda: c.call("GET", f"dags/{DAG_ID}")["is_paused"] is False, c, START_TIMEOUT)
-        _wait("the Celery worker", lambda: b"ready" in (home / "worker.log").read_bytes(), c, START_TIMEOUT)
+def cluster(services, tmp_path_factory) -> Iterator[Cluster]:
+    """api-server, scheduler, dag-processor and one Celery worker on a fresh, migrated database (dropped after)."""
+    with start_cluster(tmp_path_factory.mktemp("airflow"), f"cdiscflow_test_{os.getpid()}") as c:
         yield c
-    finally:
-        _stop(procs)
-        client = redis.Redis(*REDIS)
-        for key in client.scan_iter(f"*{queue}*"):
-            client.delete(key)
-
-
-def _trigger_and_wait(c: Cluster) -> tuple[str, dict[str, list[str]]]:
-    run = c.call("POST", f"dags/{DAG_ID}/dagRuns", {"logical_date": None})
-    run_id = run["dag_run_id"]
-    _wait(f"run {run_id} to finish",
-          lambda: c.call("GET", f"dags/{DAG_ID}/dagRuns/{run_id}")["state"] in ("success", "failed"), c, RUN_TIMEOUT)
-    state = c.call("GET", f"dags/{DAG_ID}/dagRuns/{run_id}")["state"]
-    tis = c.call("GET", f"dags/{DAG_ID}/dagRuns/{run_id}/taskInstances?limit=200")["task_instances"]
-    states: dict[str, list[str]] = {}
-    for ti in sorted(tis, key=lambda t: (t["task_id"], t["map_index"])):
-        states.setdefault(ti["task_id"], []).append(ti["state"])
-    return state, states
 
 
 def _asset_events(c: Cluster) -> int:
@@ -258,7 +55,7 @@ def test_celery_run_publishes_then_the_same_drop_is_a_no_op(cluster: Cluster) ->
                    check=True, capture_output=True, timeout=300)
     out = cluster.out / "nct03668171"
 
-    state, tasks = _trigger_and_wait(cluster)
+    state, tasks = cluster.trigger_and_wait()
     assert state == "success", f"{tasks}\n{cluster.diagnostics()}"
     assert tasks["publish"] == ["success"] and tasks["cleanup"] == ["success"]
     assert set(tasks["build_sdtm"]) == {"success"} and len(tasks["build_sdtm"]) >= 15
@@ -271,7 +68,7 @@ def test_celery_run_publishes_then_the_same_drop_is_a_no_op(cluster: Cluster) ->
     assert not any((out / ".staging").iterdir())  # identifiers do not outlive the run
     assert _asset_events(cluster) == 1
 
-    state, tasks = _trigger_and_wait(cluster)
+    state, tasks = cluster.trigger_and_wait()
     assert state == "success", f"{tasks}\n{cluster.diagnostics()}"
     assert tasks["land"] == ["success"] and tasks["detect_changes"] == ["success"]
     assert tasks["publish"] == ["skipped"] and set(tasks["build_sdtm"]) == {"skipped"}

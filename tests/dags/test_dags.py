@@ -29,7 +29,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "examples"
 DAG_ID = "nightly_load_nct03668171"
 TASKS = {"land", "detect_changes", "ingest_edc", "ingest_labs", "ingest_randomization", "validate_raw_edc",
          "validate_raw_lab", "build_sdtm", "validate_sdtm", "check_sdtm", "build_adsl", "build_adlb", "build_adtte",
-         "build_adrs", "build_adae", "publish", "cleanup"}
+         "build_adrs", "build_adae", "write_xpt", "core", "merge_core", "publish", "cleanup"}
 
 
 def load_bag():
@@ -74,9 +74,15 @@ def test_tasks_a_person_recognises_in_order(dag):
                              "validate_raw_lab", "validate_sdtm", "check_sdtm", "build_adsl", "build_adlb",
                              "build_adtte", "build_adrs", "build_adae"}
     assert up["cleanup"] >= {"publish"}
+    # CORE: one task per domain on the XPT files; publish waits for the merge, which runs also after a
+    # failed CORE task (a failed CORE never blocks the release), never for a CORE task itself.
+    assert up["write_xpt"] == {"build_sdtm"} and up["core"] == {"detect_changes", "write_xpt"}
+    assert up["merge_core"] == {"core"} and dag.get_task("merge_core").trigger_rule == "all_done"
+    assert up["publish"] >= {"write_xpt", "merge_core"} and "core" not in up["publish"]
+    assert dag.get_task("publish").trigger_rule == "all_success"
     assert dag.get_task("detect_changes").task_type.startswith("_ShortCircuit")
     # A mapped instance is named by its site or domain; every ADaM dataset is a task of its own name.
-    for mapped in ("ingest_labs", "build_sdtm", "validate_sdtm", "validate_raw_lab"):
+    for mapped in ("ingest_labs", "build_sdtm", "validate_sdtm", "validate_raw_lab", "core"):
         task = dag.get_task(mapped)
         assert task.is_mapped and task.map_index_template == "{{ task.op_kwargs['item'] }}"
     assert [dag.get_task(f"build_{d}").task_display_name for d in ("adsl", "adlb", "adtte", "adrs", "adae")] == \

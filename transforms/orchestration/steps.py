@@ -23,6 +23,7 @@ from transforms.pipeline.steps import BlockingInputError, StepBodies, cleanup, s
 from transforms.pipeline.workspace import Workspace
 from transforms.publish.release import current_release, out_lock, read_manifest
 from transforms.publish.retention import prune_releases
+from transforms.quality.core import core_python
 from transforms.sdtm.build import sdtm_domains
 from transforms.sdtm.spec import load_spec
 
@@ -139,7 +140,8 @@ def run_step(step_id: str, run: Run, item: str | None = None) -> dict:
     study = load_study_folder(run["study_folder"])
     quiet = quiet_great_expectations() if step_id.startswith("validate_") else nullcontext()
     with rejecting_bad_files(), quiet:
-        return StepBodies(workspace(run), study).run(graph.step(step_id), item)
+        # CDISC CORE runs whenever its engine is installed (`make core-setup`).
+        return StepBodies(workspace(run), study, core=core_python() is not None).run(graph.step(step_id), item)
 
 
 def merged(parts: Sequence[dict | Sequence[dict]]) -> dict:
@@ -161,14 +163,11 @@ def publish(run: Run, datasets: Sequence[dict | Sequence[dict]], steps: Sequence
     """
     counts = merged(datasets)
     record = {"land": {"files": run["files"]}, **merged(steps)}
-    from transforms.quality.core import core_python
-
-    # CDISC CORE runs on the release whenever its engine is installed (`make core-setup`). OUT's lock
-    # is held while the release is written, so a command-line run on the same OUT can neither write
-    # beside it nor sweep its partial release away as a killed run's leftover.
+    # OUT's lock is held while the release is written, so a command-line run on the same OUT can
+    # neither write beside it nor sweep its partial release away as a killed run's leftover.
     study = load_study_folder(run["study_folder"])
     with out_lock(Path(run["out"])):
-        release = step_publish(workspace(run), study, counts, record, core=core_python() is not None)
+        release = step_publish(workspace(run), study, counts, record)
         pruned = apply_retention(Path(run["out"]), study.keep_releases)
     log.info("Published release %s (%d datasets); %s/current points to it.", release.name, len(counts), run["out"])
     if pruned:

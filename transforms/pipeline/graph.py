@@ -26,6 +26,9 @@ class Step:
     returns: str = RECORD
     heavy: bool = True  # memory-heavy: goes to the deployment's heavy pool and queue
     in_cli: bool = True  # detect_changes and cleanup are the scheduler's (the CLI always builds, cleans up always)
+    # Runs also when a step it needs failed: what merges an optional step's results (a failed CORE
+    # instance never blocks the release; the manifest says it failed).
+    after_failure: bool = False
 
 
 STAGED = ("ingest_edc", "ingest_labs", "ingest_randomization")
@@ -47,12 +50,17 @@ _WORK = (
     Step("build_sdtm", "Build SDTM domain", STAGED, over=DOMAIN, returns=COUNTS),
     Step("validate_sdtm", "Validate SDTM domain (GX)", ("build_sdtm",), over=DOMAIN),
     Step("check_sdtm", "Cross-dataset and clinical edit checks", ("build_sdtm",)),
+    # XPT before publishing, so that CORE checks the release's files and the release is complete when it goes out.
+    Step("write_xpt", "Write SDTM as SAS V5 transport (XPT)", ("build_sdtm",)),
+    Step("core", "CDISC CORE rules", ("write_xpt",), over=DOMAIN),
+    Step("merge_core", "Merge CDISC CORE reports", ("core",), heavy=False, after_failure=True),
     *(_adam_step(dataset, reads) for dataset, reads in ADAM_DATASETS.items()),
 )
 STEPS: tuple[Step, ...] = (
     *_WORK,
-    # Publish takes every result: the row counts for the manifest's datasets, the rest for its steps.
-    Step("publish", "Publish release", tuple(s.id for s in _WORK if s.id not in ("land", "detect_changes")),
+    # Publish takes every result: the row counts for the manifest's datasets, the rest for its steps;
+    # CORE's through merge_core only, so that a failed CORE instance does not stop the release.
+    Step("publish", "Publish release", tuple(s.id for s in _WORK if s.id not in ("land", "detect_changes", "core")),
          heavy=False),
     Step("cleanup", "Clean up staging", ("publish",), heavy=False, in_cli=False),
 )

@@ -21,8 +21,9 @@ from transforms.pipeline.workspace import Workspace
 from transforms.privacy.scrub import drop_scrubber, scrub_findings
 from transforms.publish.interchange import DICTIONARY_HTML, write_interchange
 from transforms.publish.release import current_release, finish_release, new_release_dir
-from transforms.publish.xpt import XPT_ENCODING, write_release_xpt
-from transforms.quality.core import CoreResult, run_core
+from transforms.pipeline.core_steps import merged_core_report
+from transforms.publish.xpt import XPT_ENCODING
+from transforms.quality.core import CoreResult, core_result
 from transforms.config.quality import load_edit_check_config
 from transforms.cdisc.findings import BLOCKING, ERROR, INFO, WARNING, Findings
 from transforms.quality.gx_runner import build_data_docs
@@ -61,8 +62,8 @@ class Release:
 
 
 def step_publish(ws: Workspace, study: StudyConfig, counts: dict[str, int], steps: dict[str, dict],
-                 now: datetime | None = None, core: bool = False) -> Path:
-    """Assemble the release (datasets, lineage, reports, manifest) and switch OUT/current to it."""
+                 now: datetime | None = None) -> Path:
+    """Assemble the release (datasets, XPT, lineage, reports, CORE's report when it ran, manifest) and switch OUT/current to it."""
     landing = Landing.read(ws.landing)
     now = now or datetime.now(UTC)
     fingerprint = input_fingerprint(landing)
@@ -70,7 +71,7 @@ def step_publish(ws: Workspace, study: StudyConfig, counts: dict[str, int], step
     previous = current_release(ws.out)
     tmp = new_release_dir(ws.out, release_id)
     try:
-        _assemble_release(Release(ws, study, landing, release_id, tmp, previous, now, fingerprint), counts, steps, core)
+        _assemble_release(Release(ws, study, landing, release_id, tmp, previous, now, fingerprint), counts, steps)
     except BaseException:
         # Disk full, killed, a bug: a half-written release must not stay (nor fill the disk again).
         shutil.rmtree(tmp, ignore_errors=True)
@@ -88,14 +89,16 @@ def prune_staged_cache(ws: Workspace) -> None:
         pass
 
 
-def _assemble_release(release: Release, counts: dict[str, int], steps: dict[str, dict], core: bool) -> None:
-    xpt_datasets = publish_datasets(release)
+def _assemble_release(release: Release, counts: dict[str, int], steps: dict[str, dict]) -> None:
+    xpt_datasets = publish_datasets(release, steps["write_xpt"]["datasets"])
     findings, findings_df = publish_findings(release)
     # After reports/ exists: the data dictionary goes there.
     interchange = write_interchange(release.folder, release.study, data_cut=release.data_cut, blinded=release.blinded)
-    core_result, core_error = publish_core(release) if core else (None, None)
+    core_result, core_error = publish_core(release, steps.get("core"))
     queries = publish_queries(release, findings)
     manifest = release_manifest(release, counts, steps, xpt_datasets, core_result, core_error, findings, queries)
+    if manifest["core"] is not None:
+        manifest["core"] |= {"seconds": steps["core"]["seconds"], "tasks": steps["core"]["tasks"]}
     manifest["interchange"] = {"dataset_json": "1.1", "define_xml": "2.1", "data_dictionary": DICTIONARY_HTML,
                                "files": interchange}
     docs = publish_data_docs(release)
@@ -116,12 +119,10 @@ def publish_topline(release: Release, manifest: dict) -> None:
     write_topline(release.folder / "adam", release.reports / "topline.html", release.study, blinded=manifest["blinded"])
 
 
-def publish_datasets(release: Release) -> list[str]:
-    """SDTM (Parquet and XPT), lineage and ADaM into the release; returns the XPT datasets."""
+def publish_datasets(release: Release, xpt_datasets: list[str]) -> list[str]:
+    """SDTM (Parquet, and the XPT the write_xpt step wrote beside it), lineage and ADaM into the release; returns the XPT datasets."""
     ws, tmp = release.ws, release.folder
     shutil.copytree(ws.sdtm, tmp / "sdtm")
-    # Once every dataset is there: a parent's text over 200 bytes continues in its SUPP-- (XPT only).
-    xpt_datasets = write_release_xpt(tmp / "sdtm", release.data_cut)
     shutil.copytree(ws.lineage, tmp / "lineage")
     if ws.adam.exists():
         shutil.copytree(ws.adam, tmp / "adam")
@@ -138,12 +139,28 @@ def publish_findings(release: Release) -> tuple[Findings, pd.DataFrame]:
     return findings, findings_df
 
 
-def publish_core(release: Release) -> tuple[CoreResult | None, str | None]:
-    """reports/core.json: CDISC CORE on the release's XPT files; the error instead when the checker fails."""
-    try:
-        return run_core(release.folder / "sdtm", release.reports / "core.json", release.study), None
-    except Exception as exc:  # noqa: BLE001 - an external checker's failure must not stop a release
-        return None, f"{type(exc).__name__}: {str(exc)[:300]}"
+def publish_core(release: Release, summary: dict | None) -> tuple[CoreResult | None, str | None]:
+    """reports/core.json from the CORE instances' merged report (merge_core's summary); what failed, if anything.
+
+    (None, None) when CORE did not run. A failure is said, never raised: it must not stop a release.
+    """
+    if summary is None:
+        return None, None
+    failed: dict[str, list[str]] = {}
+    for dataset, error in summary["errors"].items():
+        failed.setdefault(error, []).append(dataset)
+    problems = [f"{error} ({', '.join(datasets)})" for error, datasets in failed.items()]
+    if summary["not_run"]:
+        problems.append(f"no result (its task did not finish) for {', '.join(summary['not_run'])}")
+    merged = merged_core_report(release.ws)
+    result = None
+    if merged is not None:
+        try:
+            result = core_result(json.loads(merged.read_text(encoding="utf-8")), release.reports / "core.json",
+                                 release.study, summary["seconds"])
+        except Exception as exc:  # noqa: BLE001 - as above
+            problems.append(f"{type(exc).__name__}: {str(exc)[:300]}")
+    return result, "; ".join(problems) or None
 
 
 def publish_queries(release: Release, findings: Findings) -> pd.DataFrame:
@@ -175,8 +192,8 @@ def release_manifest(release: Release, counts: dict[str, int], steps: dict[str, 
         "datasets": dict(sorted(counts.items())),
         "xpt": {"format": "SAS XPORT v5", "encoding": XPT_ENCODING, "datasets": xpt_datasets},
         "core": ({"engine": core_result.engine, **core_result.status_counts(), "issues": len(core_result.issues),
-                  "open_issues": len(core_result.open_issues)} if core_result
-                 else {"error": core_error} if core_error else None),
+                  "open_issues": len(core_result.open_issues), **({"error": core_error} if core_error else {})}
+                 if core_result else {"error": core_error} if core_error else None),
         "findings": {"blocking": by_sev[BLOCKING], "non_blocking": by_sev[ERROR] + by_sev[WARNING],
                      "by_severity": by_sev},
         "queries": {s: int((queries["STATUS"] == s).sum()) for s in ("new", "open", "resolved")},

@@ -76,10 +76,12 @@ def _run_steps(exports: Path, ws: Workspace, study: StudyConfig, progress: Calla
                now: datetime, core: bool, skip_unchanged: bool = False) -> RunResult:
     if ws.root.exists():
         shutil.rmtree(ws.root)
-    bodies = StepBodies(ws, study)
+    bodies = StepBodies(ws, study, core=core)
     records: dict[str, dict] = {}
     counts: dict[str, int] = {}
     for step, item in cli_steps(study):
+        if step.id == "core" and not core:
+            continue
         progress(title(step, item))
         if step.id == "land":
             landing = step_land(exports, ws, study, now)
@@ -90,7 +92,7 @@ def _run_steps(exports: Path, ws: Workspace, study: StudyConfig, progress: Calla
                                  f"the {len(landing.files)} files are those of the current release {same.name}")
         elif step.id == "publish":
             findings = collect_findings(ws)
-            release = step_publish(ws, study, counts, records, now, core=core)
+            release = step_publish(ws, study, counts, records, now)
         else:
             (counts if step.returns == COUNTS else records).update(bodies.run(step, item))
     return RunResult(release, counts, findings, records["ingest_randomization"]["blinded"])

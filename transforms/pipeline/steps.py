@@ -309,12 +309,14 @@ class StepBodies:
     {dataset: rows}. Domains built through one instance share one SDTM build context.
     """
 
-    def __init__(self, ws: Workspace, study: StudyConfig) -> None:
-        self.ws, self.study = ws, study
+    def __init__(self, ws: Workspace, study: StudyConfig, core: bool = False) -> None:
+        self.ws, self.study, self.core = ws, study, core  # core: whether CDISC CORE runs
         self._ctx: BuildContext | None = None
 
     def run(self, step: Step, item: str | None = None) -> dict:
         """Run one instance of a step (item: its site or domain)."""
+        from transforms.pipeline.core_steps import step_core, step_merge_core, step_write_xpt
+
         ws, study = self.ws, self.study
         if step.dataset is not None:
             return step_build_adam_dataset(ws, study, step.dataset)
@@ -327,6 +329,9 @@ class StepBodies:
             "build_sdtm": lambda: step_build_domain(ws, study, item, self._context()),
             "validate_sdtm": lambda: step_validate_sdtm_domain(ws, study, item),
             "check_sdtm": lambda: {"check_sdtm": step_check_sdtm(ws, study)},
+            "write_xpt": lambda: {"write_xpt": step_write_xpt(ws, study)},
+            "core": lambda: step_core(ws, item) if self.core else {},
+            "merge_core": lambda: step_merge_core(ws),
         }
         return bodies[step.id]()
 

@@ -67,6 +67,11 @@ class Workspace:
         return self.sdtm_build / "lineage"
 
     @property
+    def core(self) -> Path:
+        """CDISC CORE's raw report of each dataset it ran on (<DOMAIN>.json), or why it failed (<DOMAIN>.error)."""
+        return self.root / "core"
+
+    @property
     def adam(self) -> Path:
         """ADaM datasets of the run."""
         return self.root / "adam"

@@ -76,9 +76,21 @@ def write_adam_xpt(adam_dir: Path, data_cut: str | date | None) -> list[Path]:
     return written
 
 
+def write_sdtm_define(sdtm: Path, study: StudyConfig, *, data_cut: str, blinded: bool) -> Path:
+    """sdtm/define.xml alone, as write_interchange writes it (what CDISC CORE reads beside the XPT files)."""
+    desc = describe_sdtm(sdtm, study, blinded)
+    blind(desc, study)
+    write_define(desc, study, _created(data_cut), sdtm / "define.xml")
+    return sdtm / "define.xml"
+
+
+def _created(data_cut: str) -> str:
+    return f"{str(data_cut)[:10]}T00:00:00"
+
+
 def write_interchange(folder: Path, study: StudyConfig, *, data_cut: str, blinded: bool) -> list[str]:
     """Write ADaM XPT, Dataset-JSON 1.1 (SDTM and ADaM), define.xml per standard and the data dictionary for the Parquet datasets in folder/sdtm and folder/adam; return the relative paths written."""
-    created = f"{str(data_cut)[:10]}T00:00:00"
+    created = _created(data_cut)
     written: list[Path] = []
     defines: list[Path] = []
     adam = folder / "adam"

@@ -195,8 +195,13 @@ def issue_summary(issues: pd.DataFrame) -> pd.DataFrame:
 
 
 def run_engine(xpt_dir: Path, report_out: Path, *, python: Path | None = None, jobs: int | None = None,
-               rules: list[str] | None = None, timeout: float = 3600) -> dict[str, Any]:
-    """Run tools/core_runner.py in the engine's virtualenv on a folder of XPT files; returns its JSON report."""
+               rules: list[str] | None = None, datasets: list[str] | None = None,
+               timeout: float = 3600) -> dict[str, Any]:
+    """Run tools/core_runner.py in the engine's virtualenv on a folder of XPT files; returns its JSON report.
+
+    datasets: run the rules on these only (the folder's other datasets stay readable for the rules
+    that look across datasets: DM's dates, a SUPP--'s parent, the list of the study's domains).
+    """
     python = python or core_python()
     if python is None:
         raise CoreUnavailable(f"{CORE_VENV} does not exist: run `make core-setup` (Python 3.12 needed)")
@@ -207,6 +212,8 @@ def run_engine(xpt_dir: Path, report_out: Path, *, python: Path | None = None, j
                "--dataset-classes", str(classes), "--jobs", str(jobs or min(4, os.cpu_count() or 1))]
         for r in rules or []:
             cmd += ["--rule", r]
+        for d in datasets or []:
+            cmd += ["--dataset", d]
         # The engine reads .env files and CDISC_LIBRARY_API_KEY from the environment: give it neither.
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CDISC_", "REDIS_"))}
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=tmp, env=env, check=False)
@@ -218,11 +225,15 @@ def run_engine(xpt_dir: Path, report_out: Path, *, python: Path | None = None, j
 def run_core(xpt_dir: Path, report: Path, study: StudyConfig, *, python: Path | None = None,
              jobs: int | None = None, rules: list[str] | None = None, timeout: float = 3600) -> CoreResult:
     """Run every SDTMIG 3.4 rule on the XPT files, apply the study's exceptions, write report (.json) and issues (.csv)."""
-    reviewed = load_exceptions(study)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         engine_report = run_engine(xpt_dir, Path(tmp) / "engine.json", python=python, jobs=jobs, rules=rules, timeout=timeout)
-    seconds = round(time.perf_counter() - start, 1)
+    return core_result(engine_report, report, study, round(time.perf_counter() - start, 1))
+
+
+def core_result(engine_report: dict[str, Any], report: Path, study: StudyConfig, seconds: float) -> CoreResult:
+    """The engine's report with the study's exceptions applied, written as report (.json) and issues (.csv)."""
+    reviewed = load_exceptions(study)
     issues = issues_from_report(engine_report, reviewed)
     statuses = rule_statuses(engine_report)
     errors = execution_errors(engine_report)
@@ -231,6 +242,26 @@ def run_core(xpt_dir: Path, report: Path, study: StudyConfig, *, python: Path | 
                         [e for e in reviewed if not any(e.matches(r) for r in rows)])
     write_report(result, engine_report, reviewed)
     return result
+
+
+def merge_engine_reports(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One engine report from runs on disjoint datasets of one folder (run_engine's `datasets`), as one run
+    on the whole folder gives it: each rule's results in the folder's dataset order, a rule that crashed
+    on any dataset crashed; seconds are the runs' sum."""
+    order = {name.removesuffix(".xpt").upper(): i for i, name in enumerate(parts[0]["datasets"])}
+    parts = sorted(parts, key=lambda p: min(order[d] for d in p["checked"]))
+    rules = []
+    for i, first in enumerate(parts[0]["rules"]):
+        mine = [p["rules"][i] for p in parts]
+        assert all(r["core_id"] == first["core_id"] for r in mine), "the runs ran different rules"
+        crash = next((r["crash"] for r in mine if r["crash"]), "")
+        by_dataset = {d: res for r in mine for d, res in r["results_by_dataset"].items()}
+        results = [] if crash else [res for d in sorted(by_dataset, key=order.__getitem__) for res in by_dataset[d]]
+        rules.append({**{k: first[k] for k in ("core_id", "description", "message")},
+                      "seconds": round(sum(r["seconds"] for r in mine), 3), "crash": crash, "results": results})
+    return {**{k: parts[0][k] for k in ("engine", "python", "standard", "datasets", "jobs", "dataset_classes")},
+            "seconds": round(sum(p["seconds"] for p in parts), 1), "checked": sorted({d for p in parts for d in p["checked"]}, key=order.__getitem__),
+            "rules": rules}
 
 
 def write_report(result: CoreResult, engine_report: dict[str, Any], reviewed: list[CoreException]) -> None:
