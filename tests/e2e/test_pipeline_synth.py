@@ -122,8 +122,11 @@ def test_no_identifier_in_any_output(unblinded):
     mrns, names, initials = drop_identifiers(drop)
     assert mrns and names and initials
     out = release.parent.parent
+    # The staged cache holds what ingest read (MRNs included), like staging: owner-only, never published.
+    cache = out / ".cache"
+    assert not cache.exists() or (cache.stat().st_mode & 0o077) == 0
     for p in out.rglob("*"):
-        if not p.is_file():
+        if not p.is_file() or cache in p.parents:
             continue
         if p.suffix in (".parquet", ".xlsx"):
             df = pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_excel(p, dtype=str)
