@@ -489,7 +489,7 @@ def test_two_runs_in_the_same_second_both_publish(out, tmp_path):
 def test_sigterm_leaves_no_staging(out, tmp_path):
     repo = Path(__file__).resolve().parents[2]
     proc = subprocess.Popen([sys.executable, "-m", "transforms.cli", "run", "--exports", str(new_drop(tmp_path)),
-                             "--out", str(out), "--no-core"], cwd=repo, stdout=subprocess.PIPE,
+                             "--out", str(out), "--no-core", "--force"], cwd=repo, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not any((out / ".staging").glob("*/landing.json")):
