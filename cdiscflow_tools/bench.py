@@ -39,7 +39,10 @@ STAGES = (
     ("Build SDTM domain ", "SDTM "),
     ("Validate SDTM domain", "SDTM GX"),
     ("Cross-dataset and clinical edit checks", "checks"),
-    ("Derive ", "ADaM"),
+    ("Build AD", "ADaM"),
+    ("Write SDTM as SAS V5", "XPT + datasets"),
+    ("CDISC CORE", "CORE"),
+    ("Merge CDISC CORE", "CORE"),
 )
 
 

@@ -129,7 +129,9 @@ def test_structural_rules_every_domain() -> None:
             assert v.role, (domain, v.name)
             assert v.codelist == (v.codelists[0] if v.codelists else None)
         assert names[0] == "STUDYID"
-        if domain not in TRIAL_DESIGN | {"SUPPQUAL"}:
+        if domain == "CO":  # SDTMIG 3.4 section 5.1: RDOMAIN sits between DOMAIN and USUBJID
+            assert names[1:4] == ["DOMAIN", "RDOMAIN", "USUBJID"], domain
+        elif domain not in TRIAL_DESIGN | {"SUPPQUAL"}:
             assert names[1:3] == ["DOMAIN", "USUBJID"], domain
         if "DOMAIN" in names:
             # the DOMAIN value itself must be a CT term for non-SUPP domains
