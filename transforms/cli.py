@@ -380,13 +380,15 @@ def share(
     to: Path = typer.Option(..., help="Package folder to create (must not exist, or be empty)."),
     key_out: Path = typer.Option(..., help="Key file (original -> new ids, date offsets): written OUTSIDE the package, never shared."),
     secret_file: Path | None = typer.Option(None, help="File holding the sharing secret; default $CDISCFLOW_SHARE_SECRET."),
-    study: str | None = typer.Option(None, help="Study id or folder; default: $CDISCFLOW_STUDY, else the only study under studies/."),
+    study: str | None = typer.Option(None, help="Study id or folder; default: $CDISCFLOW_STUDY, else the only study under studies/, else studies/studies.yaml's default."),
 ) -> None:
     """De-identify an unblinded release into an IPD sharing package (rules: studies/<study>/share/).
 
     Exit code 2: nothing was shared (a blinded or inconsistent release, a variable without a rule, no
     secret, a non-empty package folder or a key file inside it).
     """
+    import pyarrow as pa
+
     from transforms.share.package import read_secret, share_release
     from transforms.share.rules import ShareError
 
@@ -395,6 +397,9 @@ def share(
         result = share_release(release, to, key_out, cfg, read_secret(secret_file))
     except ShareError as exc:
         raise _stop("Not shared.", str(exc)) from None
+    except pa.ArrowException as exc:  # a damaged or truncated Parquet file in the release
+        raise _stop("Not shared: a dataset of the release cannot be read.", f"{type(exc).__name__}; "
+                    "no package or key file was written.") from None
     except OSError as exc:
         raise _stop("Not shared: file system error.", f"{exc.strerror or exc}; the staging folder was removed "
                     "and no package or key file was written.") from None

@@ -364,3 +364,13 @@ def test_the_share_dag_task_builds_the_package_and_rejects_a_blinded_release(pla
         build_share_package(str(STUDY), tmp_path, {"release": str(blinded), "to": str(tmp_path / "p2"),
                                                     "key_out": str(tmp_path / "k2.csv")})
     assert not (tmp_path / "p2").exists()
+
+
+def test_a_damaged_dataset_in_the_release_is_exit_2(planted, tmp_path):
+    rel = tmp_path / "release"
+    shutil.copytree(planted[0], rel)
+    path = rel / "sdtm" / "ae.parquet"
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])  # truncated, as a full disk leaves it
+    r = _share(rel, tmp_path / "pkg", tmp_path / "key.csv")
+    assert r.exit_code == 2 and "cannot be read" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "pkg").exists() and not (tmp_path / "key.csv").exists()
