@@ -87,3 +87,12 @@ def test_a_specimen_sent_twice_gives_one_query(study):
     assert sorted(f.source for f in findings) == ["labs_2018-03-12.csv", "labs_2018-03-13.csv"]
     queries = build_queries(Findings(findings), None, "2018-03-13")
     assert len(queries) == 1 and queries.loc[0, "RULE"] == "RAW-LIS-UNKNOWN-TEST"
+
+
+def test_site_sheet_names_never_replace_another_sheet():
+    from transforms.quality.query_workbook import sheet_name
+
+    taken = {"queries", "sponsor"}
+    names = [sheet_name(s, taken) for s in ("Sponsor", "A/1", "A:1", "x" * 40, "x" * 40 + "y", "")]
+    assert names == ["Sponsor~2", "A_1", "A_1~2", "x" * 31, "x" * 29 + "~2", "site"]
+    assert all(len(n) <= 31 for n in names)

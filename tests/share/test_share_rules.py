@@ -123,3 +123,38 @@ def test_a_kept_variable_holding_a_participant_id_stops_the_package():
     table = _ae().append_column("AEOUT", pa.array(["RECOVERED, see 01-001"]))
     with pytest.raises(ShareError, match="AE.AEOUT"):
         deidentify("AE", table, _context("offset"))
+
+
+def test_a_kept_column_of_adam_dates_stops_the_package():
+    import datetime as dt
+
+    import pyarrow as pa
+
+    from transforms.share.apply import deidentify
+    from transforms.share.rules import ShareError
+
+    table = _ae().append_column("AEOUT", pa.array([dt.date(2018, 1, 10)]))  # AEOUT's rule is keep
+    with pytest.raises(ShareError, match="calendar dates"):
+        deidentify("AE", table, _context("offset"))
+
+
+def test_a_supplemental_value_without_its_qnam_has_no_rule():
+    import pyarrow as pa
+
+    from transforms.share.apply import missing_rules
+    from transforms.share.rules import load_rules
+
+    rules = load_rules(STUDY_SHARE / "deid_rules.csv")
+    supp = pa.table({"QNAM": ["IEYN", None], "QVAL": ["Y", "Patient Wang Fang"]})
+    missing = missing_rules({"SUPPDM": supp}, rules)
+    assert missing == ["SUPPDM.QVAL:<no QNAM>"]
+
+
+def test_a_rule_row_with_an_unquoted_comma_names_its_line(tmp_path):
+    path = tmp_path / "rules.csv"
+    path.write_text("dataset,variable,rule,comment\nDM,AGE,age_cap,capped, per HIPAA\n", encoding="utf-8")
+    with pytest.raises(RuleError, match="line 2: more than 4 fields"):
+        load_rules(path)
+    path.write_bytes("dataset,variable,rule,comment\nDM,AGE,age_cap,\xe9\n".encode("latin-1"))
+    with pytest.raises(RuleError, match="not UTF-8"):
+        load_rules(path)

@@ -21,21 +21,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-CHUNK = 1 << 20
+from transforms.land.landing import sha256_of
+
 MANIFEST = "manifest.json"
 RUNS = "runs.json"
 # Entries used by none of the last KEEP_RUNS published runs are deleted: a re-run of last night
 # (--force, a retried DAG run) and a night that lost a file still find theirs.
 KEEP_RUNS = 3
 _LIBRARIES = ("pandas", "pyarrow", "lxml")
-
-
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def private_dir(path: Path) -> Path:
@@ -96,7 +89,7 @@ class StagedCache:
         try:
             manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
             whole = manifest.get("key") == key and all(
-                _digest(folder / name) == digest for name, digest in manifest["files"].items())
+                sha256_of(folder / name) == digest for name, digest in manifest["files"].items())
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             whole = False
         if not whole:
@@ -117,7 +110,7 @@ class StagedCache:
         shutil.rmtree(tmp, ignore_errors=True)
         try:
             yield private_dir(tmp)
-            digests = {p.name: _digest(p) for p in sorted(tmp.iterdir())}
+            digests = {p.name: sha256_of(p) for p in sorted(tmp.iterdir())}
             (tmp / MANIFEST).write_text(json.dumps({"key": key, "files": digests, "meta": meta or {}},
                                                    sort_keys=True), encoding="utf-8")
             try:

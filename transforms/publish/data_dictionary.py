@@ -12,6 +12,8 @@ from pathlib import Path
 
 from lxml import etree
 
+from transforms.publish.cells import defuse_formula
+
 NS = {"odm": "http://www.cdisc.org/ns/odm/v1.3", "def": "http://www.cdisc.org/ns/def/v2.1",
       "xlink": "http://www.w3.org/1999/xlink"}
 COLUMNS = ["STANDARD", "DATASET", "DATASET_LABEL", "VARIABLE", "LABEL", "TYPE", "LENGTH", "DISPLAY_FORMAT",
@@ -26,11 +28,6 @@ def _text(el: etree._Element | None) -> str:
         return ""
     t = el.find("odm:Description/odm:TranslatedText", NS)
     return (t.text or "") if t is not None else ""
-
-
-def _formula(value: str) -> str:
-    """A CSV cell that a spreadsheet would run as a formula gets a leading quote (OWASP CSV injection)."""
-    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 def dictionary_rows(define_path: Path) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
@@ -110,5 +107,5 @@ def write_data_dictionary(defines: list[Path], html_path: Path, csv_path: Path, 
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     for v in all_vars:
-        writer.writerow({k: _formula(v[k]) for k in COLUMNS})
+        writer.writerow({k: defuse_formula(v[k]) for k in COLUMNS})
     csv_path.write_text(buf.getvalue(), encoding="utf-8")

@@ -6,29 +6,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from transforms.publish.cells import FORMULA_START, defuse_formula, is_formula_like
 from transforms.cdisc.findings import BLOCKING, ERROR, INFO, WARNING, Findings
 from transforms.config import StudyConfig
 
 QUERY_COLUMNS = ["QUERY_ID", "SITE", "SUBJID", "VISIT", "SOURCE", "FIELD", "VALUE", "RULE", "MESSAGE", "SEVERITY",
                  "FIRST_SEEN", "STATUS"]
 _SEVERITY_ORDER = {BLOCKING: 0, ERROR: 1, WARNING: 2}
-# OWASP CSV injection: a cell starting with one of these is a formula to a spreadsheet program.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # Characters XML 1.0 (so xlsx) cannot hold; openpyxl refuses them.
 _XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-
-
-_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-
-
-def is_formula_like(text: str) -> bool:
-    """True for text a spreadsheet would run as a formula (a plain signed number such as -3.5 is not)."""
-    return text.startswith(FORMULA_START) and not _NUMBER.fullmatch(text)
-
-
-def defuse_formula(text: str) -> str:
-    """A cell text a spreadsheet shows as text: a leading single quote before = + - @ tab CR."""
-    return "'" + text if is_formula_like(text) else text
 
 
 def _undo_defuse(text: str) -> str:

@@ -184,10 +184,22 @@ def workbook_sheets(queries: pd.DataFrame, study: StudyConfig | None) -> dict[st
     for_site = pd.Series([audience(r, s) == SITE for r, s in zip(queries["RULE"], queries["SITE"], strict=True)],
                          index=queries.index, dtype=bool)
     labels = EcrfLabels(study)
+    taken = {"queries", "sponsor"}
     for site in sorted(set(queries.loc[for_site, "SITE"])):
-        sheets[_SHEET_NAME.sub("_", site)[:31]] = site_sheet(queries[for_site & (queries["SITE"] == site)], labels)
+        sheets[sheet_name(site, taken)] = site_sheet(queries[for_site & (queries["SITE"] == site)], labels)
     sheets["sponsor"] = sponsor_sheet(queries[~for_site])
     return sheets
+
+
+def sheet_name(site: str, taken: set[str]) -> str:
+    """A site's sheet name Excel accepts (31 characters, no []:*?/\\), never one already in use (case-insensitive)."""
+    base = _SHEET_NAME.sub("_", site)[:31] or "site"
+    name, k = base, 1
+    while name.lower() in taken:
+        k += 1
+        name = f"{base[:31 - len(str(k)) - 1]}~{k}"
+    taken.add(name.lower())
+    return name
 
 
 def write_workbook(sheets: dict[str, pd.DataFrame], path: Path, formula_start: tuple[str, ...]) -> None:

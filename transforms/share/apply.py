@@ -1,6 +1,8 @@
 """Applying the rule table to one dataset of a release: each variable (or value-level parameter) by its rule."""
 from __future__ import annotations
 
+import datetime as dt
+
 import re
 from dataclasses import dataclass
 
@@ -50,8 +52,11 @@ def value_variables(name: str, table: pa.Table) -> list[str]:
     for var in table.column_names:
         key = VALUE_KEYS.get(var)
         if key in table.column_names:
-            params = {p for p in table.column(key).to_pylist() if p is not None}
-            names += [f"{var}:{p}" for p in sorted(params)]
+            params = table.column(key).to_pylist()
+            if any(p is None and v is not None for p, v in zip(params, table.column(var).to_pylist(), strict=True)):
+                # A value without its parameter matches no rule: it must not pass through untreated.
+                names.append(f"{var}:<no {key}>")
+            names += [f"{var}:{p}" for p in sorted({p for p in params if p is not None})]
         else:
             names.append(var)
     return names
@@ -143,8 +148,14 @@ def _treat(rule: Rule, dataset: str, variable: str, value: object, i: int, cols:
         except ValueError as exc:
             raise ShareError(f"{where}: {exc}") from None
     if rule.rule == "age_cap":
-        return float(ctx.cfg.age_cap + 1) if float(value) > ctx.cfg.age_cap else value
+        try:
+            age = float(value)
+        except (TypeError, ValueError):
+            raise ShareError(f"{where}: rule age_cap needs a number; give the variable another rule") from None
+        return float(ctx.cfg.age_cap + 1) if age > ctx.cfg.age_cap else value
     if rule.rule == "pool_site":
+        if str(value) not in ctx.sites:
+            raise ShareError(f"{where}: rule pool_site applies to whole site variables only; give it another rule")
         return ctx.sites[str(value)]
     if rule.rule == "redact_free_text":
         text, kinds = redact(value, ctx.scrubber)
@@ -180,6 +191,9 @@ def _guard(rule: Rule, dataset: str, variable: str, values: list, ctx: Context, 
     """A value passed through unchanged holds no original participant id, nor (in participant data) a calendar date."""
     if rule.rule not in _PASS_THROUGH:
         return
+    if per_participant and any(isinstance(v, dt.date) for v in values):  # ADaM dates: date32/timestamp columns
+        raise ShareError(f"{dataset}.{variable} (rule {rule.rule}, line {rule.line}) keeps calendar dates of "
+                         "participants; give it the rule offset_date or remove")
     for v in {v for v in values if isinstance(v, str)}:
         if (per_participant and _FULL_DATE.search(v)) or ctx.id_guard.scrub(v)[1]:
             raise ShareError(f"{dataset}.{variable} (rule {rule.rule}, line {rule.line}) keeps a value holding a "

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from transforms.share.rules import KAnonymity
+from transforms.share.rules import KAnonymity, ShareError
 
 
 def age_group(age: object, breaks: list[int]) -> str:
@@ -22,10 +22,12 @@ def age_group(age: object, breaks: list[int]) -> str:
 def k_anonymity(subjects: pd.DataFrame, cfg: KAnonymity) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(one row per participant with its equivalence class and k, one row per class with k and whether k < threshold)."""
     qi = []
+    if "USUBJID" not in subjects.columns:
+        raise ShareError(f"k-anonymity: the shared {cfg.dataset} has no USUBJID")
     table = pd.DataFrame({"USUBJID": subjects["USUBJID"].astype(str)})
     for var in cfg.quasi_identifiers:
         if var not in subjects.columns:
-            raise ValueError(f"quasi-identifier {var} is not a variable of {cfg.dataset}")
+            raise ShareError(f"k-anonymity: quasi-identifier {var} is not a variable of the shared {cfg.dataset}")
         if var == cfg.age_variable:
             table["AGEGROUP"] = [age_group(a, cfg.age_breaks) for a in subjects[var]]
             qi.append("AGEGROUP")

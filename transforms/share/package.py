@@ -21,10 +21,11 @@ import pyarrow.parquet as pq
 
 from transforms.config import StudyConfig
 from transforms.privacy.scrub import Scrubber
+from transforms.land.landing import sha256_of
 from transforms.publish.interchange import write_interchange
 from transforms.publish.parquet import write_table
 from transforms.publish.retention import PIN_SHARED
-from transforms.quality.queries import defuse_formula
+from transforms.publish.cells import defuse_formula
 from transforms.share.apply import Context, VariableReport, deidentify, missing_rules
 from transforms.share.dates import subject_offset
 from transforms.share.freetext import Redaction, sharing_scrubber
@@ -87,7 +88,7 @@ def verify_release(release: Path) -> dict:
         if pq.ParquetFile(path).metadata.num_rows != listed[name]:
             raise ShareError(f"the release's {name} does not match its manifest (row count differs)")
     for rel, digest in sorted((manifest.get("files") or {}).items()):
-        if _sha256(release / rel) != (digest.get("sha256") if isinstance(digest, dict) else digest):
+        if sha256_of(release / rel) != (digest.get("sha256") if isinstance(digest, dict) else digest):
             raise ShareError(f"the release's {rel} does not match the hash in its manifest")
     return manifest
 
@@ -243,17 +244,11 @@ def _cell(value: object) -> str:
 def write_sums(folder: Path) -> int:
     """SHA256SUMS over every file of `folder` (sha256sum -c format, sorted paths); the number of files listed."""
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != SUMS)
-    lines = [f"{_sha256(p)}  {p.relative_to(folder).as_posix()}\n" for p in files]
+    lines = [f"{sha256_of(p)}  {p.relative_to(folder).as_posix()}\n" for p in files]
     (folder / SUMS).write_text("".join(lines), encoding="utf-8")
     return len(files)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _write_key(path: Path, key: SubjectKey) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from transforms.config import StudyConfig
-from transforms.quality.queries import defuse_formula
+from transforms.publish.cells import defuse_formula
 from transforms.share.apply import VariableReport
 from transforms.share.freetext import Redaction
 from transforms.share.rules import RULE_MEANING, RuleTable, ShareConfig

@@ -140,12 +140,21 @@ def load_rules(path: Path) -> RuleTable:
     """The rule table of a CSV file (columns dataset, variable, rule, comment); RuleError names the bad line."""
     if not path.is_file():
         raise RuleError(f"no rule table: {path}")
+    try:
+        return _read_rule_table(path)
+    except UnicodeDecodeError:
+        raise RuleError(f"{path.name}: not UTF-8 text") from None
+
+
+def _read_rule_table(path: Path) -> RuleTable:
     rows = []
     with path.open(encoding="utf-8", newline="") as f:
         reader = csv.DictReader(f)
         if set(reader.fieldnames or []) != {"dataset", "variable", "rule", "comment"}:
             raise RuleError(f"{path.name}: the columns must be dataset, variable, rule, comment")
         for line, raw in enumerate(reader, start=2):
+            if None in raw:
+                raise RuleError(f"{path.name} line {line}: more than 4 fields (quote a comment that holds a comma)")
             try:
                 rows.append(Rule(line=line, **{k: (v or "").strip() for k, v in raw.items()}))
             except ValidationError as exc:
@@ -161,7 +170,7 @@ def load_share_config(path: Path) -> ShareConfig:
         raise RuleError(f"no sharing settings: {path}")
     try:
         return ShareConfig(**(yaml.safe_load(path.read_text(encoding="utf-8")) or {}))
-    except (ValidationError, yaml.YAMLError, TypeError) as exc:
+    except (ValidationError, yaml.YAMLError, TypeError, UnicodeDecodeError) as exc:
         detail = _first_error(exc) if isinstance(exc, ValidationError) else str(exc)
         raise RuleError(f"{path.name}: {detail}") from None
 
