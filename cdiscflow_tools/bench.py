@@ -141,10 +141,10 @@ def measure_run(exports: Path, out: Path) -> list[StageTime]:
 
     original = publish_mod.publish_datasets
 
-    def timed_datasets(release):  # the release's datasets (Parquet copies, XPT, lineage, ADaM) apart from its reports
+    def timed_datasets(*args, **kwargs):  # the release's datasets (Parquet, XPT, lineage, ADaM) apart from its reports
         t = time.perf_counter()
         try:
-            return original(release)
+            return original(*args, **kwargs)
         finally:
             clock["publish_parts"] = time.perf_counter() - t
             _add(stages, "XPT + datasets", clock["publish_parts"])

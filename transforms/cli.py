@@ -247,7 +247,8 @@ def core_status(core: dict | None, why_not: str = "") -> str:
     """Whether CDISC CORE ran for a release (its manifest), and if not, why."""
     if core is None:
         return f"did not run: {why_not or 'not requested'}"
-    took = f" ({core['seconds']} s in {core['tasks']} tasks, one per domain)" if "seconds" in core else ""
+    tasks = "one run over every dataset" if core.get("tasks") == 1 else f"{core.get('tasks')} tasks, one per domain"
+    took = f" ({core['seconds']} s in {tasks})" if "seconds" in core else ""
     if "error" in core:
         return f"failed{took}: {core['error']}"
     return f"ran{took}: {core.get('issues', 0)} issues, {core.get('open_issues', 0)} not covered by reviewed exceptions"

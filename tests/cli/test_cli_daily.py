@@ -100,6 +100,9 @@ def test_core_status_says_why():
         "did not run: the engine is not installed (make core-setup)")
     assert core_status({"error": "TimeoutExpired: 600 s"}) == "failed: TimeoutExpired: 600 s"
     assert core_status({"issues": 3, "open_issues": 0}).startswith("ran: 3 issues")
+    assert core_status({"seconds": 30.0, "tasks": 1, "issues": 2, "open_issues": 1}) == (
+        "ran (30.0 s in one run over every dataset): 2 issues, 1 not covered by reviewed exceptions")
+    assert core_status({"seconds": 9.5, "tasks": 17, "error": "E"}) == "failed (9.5 s in 17 tasks, one per domain): E"
 
 
 def _releases(out: Path, names: list[str], current: str) -> None:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import csv
 
+import pytest
+
 from cdiscflow_tools.bench import StageTime, bench_rows, stage_of, write_results
 from transforms.config import load_study
 from transforms.pipeline.run import step_names
@@ -37,3 +39,22 @@ def test_results_replace_the_same_machine_and_n(tmp_path):
         rows = list(csv.DictReader(f))
     assert sorted({r["N"] for r in rows}) == ["10", "20"]
     assert len(rows) == 2 * len(_rows(10))
+
+
+@pytest.mark.slow
+def test_bench_runs_the_scaled_study_end_to_end(tmp_path):
+    # `make bench` at a tiny N: the scaled study (a folder that extends the trial's) synthesizes, runs
+    # and publishes a whole release; every stage is measured, the floor apart.
+    import json
+
+    from cdiscflow_tools.bench import bench
+
+    rows = bench(40, 5, tmp_path / "results", keep=tmp_path / "work")
+    stages = {r["stage"] for r in rows}
+    assert {"land", "ingest", "raw GX", "SDTM DM", "SDTM LB", "SDTM GX", "checks", "ADaM", "XPT + datasets",
+            "reports", "total", "floor"} <= stages
+    by = {r["stage"]: r for r in rows}
+    assert by["total"]["seconds"] > by["floor"]["seconds"] > 0
+    assert (tmp_path / "results" / "scaling.png").stat().st_size > 0
+    manifest = json.loads((tmp_path / "work" / "out" / "current" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["study"] == "NCT03668171-SCALED" and manifest["datasets"]["dm"] == 40

@@ -34,17 +34,22 @@ def step_write_xpt(ws: Workspace, study: StudyConfig) -> dict:
     return {"datasets": datasets}
 
 
-def core_datasets(ws: Workspace, domain: str) -> list[str]:
-    """The datasets one CORE instance checks: the domain and its SUPP--, those of them that have an XPT file."""
+ALL = "ALL"  # the one CORE instance of a run in one process: every dataset
+
+
+def core_datasets(ws: Workspace, domain: str | None) -> list[str]:
+    """The datasets one CORE instance checks: the domain and its SUPP-- (every dataset for None), those with an XPT file."""
+    if domain is None:
+        return sorted(p.stem.upper() for p in ws.sdtm.glob("*.xpt"))
     return [name for name in (domain.upper(), f"SUPP{domain.upper()}") if (ws.sdtm / f"{name.lower()}.xpt").exists()]
 
 
-def step_core(ws: Workspace, domain: str) -> dict:
-    """CDISC CORE on one domain's datasets (every other XPT of the run readable for cross-dataset rules).
+def step_core(ws: Workspace, domain: str | None) -> dict:
+    """CDISC CORE on one domain's datasets, or on all of them for None (every XPT of the run readable for cross-dataset rules).
 
     Writes ws.core/<DOMAIN>.json (the engine's report) and <DOMAIN>.status.json (datasets, wall
-    seconds, error); returns nothing for the manifest (merge_core reports every instance, also
-    those whose task did not finish).
+    seconds, error), DOMAIN being ALL for None; returns nothing for the manifest (merge_core reports
+    every instance, also those whose task did not finish).
     """
     from transforms.quality.core import run_engine
 
@@ -52,7 +57,8 @@ def step_core(ws: Workspace, domain: str) -> dict:
     if not datasets:
         return {}  # an empty domain has no dataset
     ws.core.mkdir(parents=True, exist_ok=True)
-    report = ws.core / f"{domain.upper()}.json"
+    name = ALL if domain is None else domain.upper()
+    report = ws.core / f"{name}.json"
     report.unlink(missing_ok=True)
     start, error = time.perf_counter(), None
     try:
@@ -61,7 +67,7 @@ def step_core(ws: Workspace, domain: str) -> dict:
         error = f"{type(exc).__name__}: {str(exc)[:300]}"
         report.unlink(missing_ok=True)
     status = {"datasets": datasets, "seconds": round(time.perf_counter() - start, 1), "error": error}
-    (ws.core / f"{domain.upper()}{STATUS}").write_text(json.dumps(status) + "\n", encoding="utf-8")
+    (ws.core / f"{name}{STATUS}").write_text(json.dumps(status) + "\n", encoding="utf-8")
     return {}
 
 
@@ -79,7 +85,9 @@ def step_merge_core(ws: Workspace) -> dict:
         return {}
     parts = [json.loads((ws.core / f"{d}.json").read_text(encoding="utf-8"))
              for d, s in statuses.items() if s["error"] is None]
-    errors = {d: s["error"] for d, s in statuses.items() if s["error"] is not None}
+    # A failed instance is named by its domain; the one instance of a run in one process by its datasets.
+    errors = {name: s["error"] for d, s in statuses.items() if s["error"] is not None
+              for name in (s["datasets"] if d == ALL else [d])}
     checked = {name for s in statuses.values() for name in s["datasets"]}
     unchecked = sorted(p.stem.upper() for p in ws.sdtm.glob("*.xpt") if p.stem.upper() not in checked)
     if parts:

@@ -26,6 +26,9 @@ class Step:
     returns: str = RECORD
     heavy: bool = True  # memory-heavy: goes to the deployment's heavy pool and queue
     in_cli: bool = True  # detect_changes and cleanup are the scheduler's (the CLI always builds, cleans up always)
+    # One instance per site/domain also in one process; False: the CLI runs one instance over all of
+    # them (CORE: one engine start for every dataset, its own --jobs in parallel, instead of a start per domain).
+    fan_in_cli: bool = True
     # Runs also when a step it needs failed: what merges an optional step's results (a failed CORE
     # instance never blocks the release; the manifest says it failed).
     after_failure: bool = False
@@ -52,7 +55,7 @@ _WORK = (
     Step("check_sdtm", "Cross-dataset and clinical edit checks", ("build_sdtm",)),
     # XPT before publishing, so that CORE checks the release's files and the release is complete when it goes out.
     Step("write_xpt", "Write SDTM as SAS V5 transport (XPT)", ("build_sdtm",)),
-    Step("core", "CDISC CORE rules", ("write_xpt",), over=DOMAIN),
+    Step("core", "CDISC CORE rules", ("write_xpt",), over=DOMAIN, fan_in_cli=False),
     Step("merge_core", "Merge CDISC CORE reports", ("core",), heavy=False, after_failure=True),
     *(_adam_step(dataset, reads) for dataset, reads in ADAM_DATASETS.items()),
 )
@@ -84,4 +87,4 @@ def title(s: Step, item: str | None = None) -> str:
 def instances(study: StudyConfig, domains: list[str]) -> list[tuple[Step, str | None]]:
     """The CLI's run: every step it runs, once per site or domain it fans out over, in order."""
     fan = {SITE: lab_sites(study), DOMAIN: domains, None: [None]}
-    return [(s, item) for s in STEPS if s.in_cli for item in fan[s.over]]
+    return [(s, item) for s in STEPS if s.in_cli for item in (fan[s.over] if s.fan_in_cli else [None])]

@@ -204,7 +204,7 @@ def blind_text(text: str | None, arms: set[str]) -> str | None:
 def _spec(study: StudyConfig) -> dict[tuple[str, str], list[dict[str, str]]]:
     """sdtm_spec.csv rows by (domain, variable); `*` rows under ('*', '--XX')."""
     out: dict[tuple[str, str], list[dict[str, str]]] = {}
-    for r in read_csv_rows(study.folder / "sdtm_spec.csv"):
+    for r in read_csv_rows(study.study_file("sdtm_spec.csv")):
         out.setdefault((r["DOMAIN"], r["VARIABLE"]), []).append(r)
     return out
 
@@ -396,7 +396,7 @@ def _add_terms(desc: Description, key: str, table: pa.Table, column: str) -> str
 
 def _adam_methods(study: StudyConfig) -> dict[tuple[str, str], str]:
     """methods.csv of the study's adam folder: (dataset or *, variable) -> derivation in words."""
-    path = study.folder / "adam" / "methods.csv"
+    path = study.study_file("adam/methods.csv")
     if not path.exists():
         return {}
     return {(r["DATASET"], r["VARIABLE"]): r["METHOD"] for r in read_csv_rows(path) if not r["DATASET"].startswith("#")}

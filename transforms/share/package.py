@@ -105,8 +105,8 @@ def share_release(release: Path, pkg: Path, key_out: Path, study: StudyConfig, s
         raise ShareError("--key-out must lie outside the package (and outside the release): the key is never shared")
     if key_out.is_dir():
         raise ShareError(f"--key-out {key_out} is a folder; name the key file")
-    rules = load_rules(study.folder / RULE_FILE)
-    cfg = load_share_config(study.folder / CONFIG_FILE)
+    rules = load_rules(study.study_file(RULE_FILE))
+    cfg = load_share_config(study.study_file(CONFIG_FILE))
     datasets = {p.stem.upper(): (layer, pq.read_table(p)) for layer in LAYERS
                 for p in sorted((release / layer).glob("*.parquet"))}
     missing = missing_rules({n: t for n, (_, t) in datasets.items()}, rules)
@@ -194,8 +194,8 @@ def _write_package(stage: Path, datasets: dict[str, tuple[str, pa.Table]], ctx: 
         raise ShareError(f"k-anonymity dataset {kcfg.dataset} is not in the release")
     records, classes = k_anonymity(shared[kcfg.dataset][1].to_pandas(), kcfg)
     write_report(stage / "deid", reports, redactions, records, classes, ctx.cfg, rules, study)
-    shutil.copyfile(study.folder / "share" / "deid_rules.csv", stage / "deid" / "deid_rules.csv")
-    docs = sorted(p for p in (study.folder / DOCS_FOLDER).glob("*") if p.is_file())
+    shutil.copyfile(study.study_file(RULE_FILE), stage / "deid" / "deid_rules.csv")
+    docs = sorted(p for p in (study.study_file(DOCS_FOLDER)).glob("*") if p.is_file())
     for doc in docs:
         (stage / "docs").mkdir(exist_ok=True)
         shutil.copyfile(doc, stage / "docs" / doc.name)
