@@ -107,6 +107,14 @@ def raw_edc_suite(study: StudyConfig) -> dict[str, Any]:
     return _suite("raw_edc_items", e, "Layer 1: the EDC snapshot's items against the eCRF (metadata.xml).", added)
 
 
+# eCRF data types written at one of several lengths: rule, pattern, strftime format per length.
+PARTIAL_FORMATS = {
+    "partialDate": ("RAW-EDC-DATE", r"^\d{4}(?:-\d{2}(?:-\d{2})?)?$", {7: "%Y-%m", 10: "%Y-%m-%d"}),
+    "datetime": ("RAW-EDC-DATETIME", r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?$",
+                 {16: "%Y-%m-%dT%H:%M", 19: "%Y-%m-%dT%H:%M:%S"}),
+}
+
+
 def _item_group_expectations(group: str, messages: dict[str, str], answers: list[str]) -> list[dict[str, Any]]:
     """The expectations of one check group of eCRF items (rows selected by the added CHECK column)."""
     kind = group.removesuffix("-hidden")
@@ -126,20 +134,13 @@ def _item_group_expectations(group: str, messages: dict[str, str], answers: list
     if kind == "date":
         return [_exp("expect_column_values_to_match_strftime_format", m("RAW-EDC-DATE"), column="VALUE",
                      strftime_format="%Y-%m-%d", row_condition=cond)]
-    if kind == "partialDate":
-        return [_exp("expect_column_values_to_match_regex", m("RAW-EDC-DATE"), column="VALUE",
-                     regex=r"^\d{4}(?:-\d{2}(?:-\d{2})?)?$", row_condition=cond),
-                _exp("expect_column_values_to_match_strftime_format", m("RAW-EDC-DATE"), column="VALUE",
-                     strftime_format="%Y-%m", row_condition=f"{cond} and VALUE.str.len()==7"),
-                _exp("expect_column_values_to_match_strftime_format", m("RAW-EDC-DATE"), column="VALUE",
-                     strftime_format="%Y-%m-%d", row_condition=f"{cond} and VALUE.str.len()==10")]
-    if kind == "datetime":
-        return [_exp("expect_column_values_to_match_regex", m("RAW-EDC-DATETIME"), column="VALUE",
-                     regex=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?$", row_condition=cond),
-                _exp("expect_column_values_to_match_strftime_format", m("RAW-EDC-DATETIME"), column="VALUE",
-                     strftime_format="%Y-%m-%dT%H:%M", row_condition=f"{cond} and VALUE.str.len()==16"),
-                _exp("expect_column_values_to_match_strftime_format", m("RAW-EDC-DATETIME"), column="VALUE",
-                     strftime_format="%Y-%m-%dT%H:%M:%S", row_condition=f"{cond} and VALUE.str.len()==19")]
+    if kind in PARTIAL_FORMATS:
+        # the pattern first, then each written length as the real date or time it must be
+        rule, pattern, formats = PARTIAL_FORMATS[kind]
+        return [_exp("expect_column_values_to_match_regex", m(rule), column="VALUE", regex=pattern,
+                     row_condition=cond),
+                *[_exp("expect_column_values_to_match_strftime_format", m(rule), column="VALUE", strftime_format=fmt,
+                       row_condition=f"{cond} and VALUE.str.len()=={n}") for n, fmt in formats.items()]]
     length = int(kind.removeprefix("length-"))
     return [_exp("expect_column_value_lengths_to_be_between", m("RAW-EDC-LENGTH"), column="VALUE", min_value=0,
                  max_value=length, row_condition=cond)]
