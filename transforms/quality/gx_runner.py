@@ -13,6 +13,7 @@ import pandas as pd
 from transforms.cdisc.findings import Finding
 from transforms.config import StudyConfig
 from transforms.privacy.scrub import Scrubber
+from transforms.quality.added_columns import add_columns
 
 EXPECTATIONS = "expectations"
 
@@ -117,7 +118,7 @@ def validate(df: pd.DataFrame, suite_json: dict[str, Any], index_columns: list[s
     suite = ctx.suites.add(suite)
     ds = ctx.data_sources.add_pandas(name)
     batch = ds.add_dataframe_asset("frame").add_batch_definition_whole_dataframe("all").get_batch(
-        batch_parameters={"dataframe": df})
+        batch_parameters={"dataframe": add_columns(df, suite_json)})
     try:
         result = batch.validate(suite, result_format={"result_format": "COMPLETE",
                                                       "unexpected_index_column_names": index_columns})

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from transforms.config import StudyConfig, read_csv_rows
+from transforms.quality.added_columns import joined
 from transforms.odm.metadata import load_metadata
 from transforms.sdtm.build import sdtm_domains
 from transforms.quality.gx_runner import expectations_dir
@@ -33,13 +34,21 @@ def _meta(rule: str, field: str, message: str, severity: str = ERROR, show_value
     return {"rule_id": rule, "field": field, "message": message, "severity": severity, "show_value": show_value}
 
 
-def _suite(name: str, expectations: list[dict[str, Any]], notes: str) -> dict[str, Any]:
-    return {"name": name, "expectations": expectations, "meta": {"great_expectations_version": "1.24.1"},
-            "notes": notes}
+def _suite(name: str, expectations: list[dict[str, Any]], notes: str,
+           added_columns: dict[str, Any] | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"great_expectations_version": "1.24.1"}
+    if added_columns:
+        meta["added_columns"] = added_columns
+    return {"name": name, "expectations": expectations, "meta": meta, "notes": notes}
 
 
 def raw_edc_suite(study: StudyConfig) -> dict[str, Any]:
-    """Every ODM item value against its ItemDef (DataType, Length, CodeList) and every OID known."""
+    """Every ODM item value against its ItemDef (DataType, Length, CodeList) and every OID known.
+
+    The per-item checks are grouped (a codelist, a data type, a maximum length: see added_columns.py),
+    each item keeping its own message; items whose values are never shown (identifiers, free text) are
+    in groups of their own ("-hidden", show_value false), so that the Data Docs never list their values.
+    """
     meta = load_metadata(study.metadata_path)
     idents = set(study.identifiers.items)
     e = [
@@ -56,53 +65,85 @@ def raw_edc_suite(study: StudyConfig) -> dict[str, Any]:
              "same form and repeat is exported twice; only the last value is used. Please remove the duplicate."),
              column_list=["SUBJECTKEY", "EVENTOID", "EVENTREPEAT", "FORMOID", "FORMREPEAT", "IGOID", "IGREPEAT",
                           "ITEMOID"]),
-        _exp("expect_column_pair_values_to_be_in_set", _meta("RAW-EDC-ITEM-GROUP", "ItemOID", "This item was "
-             "entered in an item group of the eCRF that does not contain it."), column_A="IGOID", column_B="ITEMOID",
-             value_pairs_set=sorted([g.oid, i] for g in meta.item_groups.values() for i in g.item_oids)),
+        _exp("expect_column_values_to_be_in_set", _meta("RAW-EDC-ITEM-GROUP", "ItemOID", "This item was "
+             "entered in an item group of the eCRF that does not contain it."), column="IGITEM",
+             value_set=sorted(joined(g.oid, i) for g in meta.item_groups.values() for i in g.item_oids)),
     ]
     for structural in e:
         # These name the OID in FIELD; the item's value may be anything (an MRN, a name): never shown.
         structural["meta"]["show_value"] = False
+    groups: dict[str, dict[str, str]] = {}  # check group -> item OID -> message
+    answers: dict[str, list[str]] = {}
+
+    def put(group: str, oid: str, message: str, show: bool) -> str:
+        group += "" if show else "-hidden"
+        groups.setdefault(group, {})[oid] = message
+        return group
+
     for oid, item in sorted(meta.items.items()):
-        cond = f'ITEMOID=="{oid}"'
         show = oid not in idents and not (item.datatype == "text" and item.codelist_oid is None)
         q = f"'{item.question}'"
         cl = meta.codelist_of(oid)
         if cl is not None:
             allowed = ", ".join(f"{k} ({v})" for k, v in cl.decodes.items())
-            e.append(_exp("expect_column_values_to_be_in_set", _meta("RAW-EDC-CODELIST", oid,
-                          f"The answer to {q} is not one of the eCRF choices: {allowed}.", show_value=show),
-                          column="VALUE", value_set=sorted(cl.decodes), row_condition=cond))
+            group = put("codelist", oid, f"The answer to {q} is not one of the eCRF choices: {allowed}.", show)
+            answers.setdefault(group, []).extend(joined(oid, code) for code in cl.decodes)
         elif item.datatype in ("integer", "float"):
-            pattern = r"^-?\d+$" if item.datatype == "integer" else r"^-?\d+(?:\.\d+)?$"
-            e.append(_exp("expect_column_values_to_match_regex", _meta(f"RAW-EDC-{item.datatype.upper()}", oid,
-                          f"{q} must be a {'whole ' if item.datatype == 'integer' else ''}number (decimal point '.')."),
-                          column="VALUE", regex=pattern, row_condition=cond))
+            put(item.datatype, oid, f"{q} must be a {'whole ' if item.datatype == 'integer' else ''}number "
+                "(decimal point '.').", show)
         elif item.datatype == "date":
-            e.append(_exp("expect_column_values_to_match_strftime_format", _meta("RAW-EDC-DATE", oid,
-                          f"{q} must be a real calendar date written YYYY-MM-DD."),
-                          column="VALUE", strftime_format="%Y-%m-%d", row_condition=cond))
+            put("date", oid, f"{q} must be a real calendar date written YYYY-MM-DD.", show)
         elif item.datatype == "partialDate":
-            m = _meta("RAW-EDC-DATE", oid, f"{q} must be a real date written YYYY, YYYY-MM or YYYY-MM-DD.")
-            e.append(_exp("expect_column_values_to_match_regex", m, column="VALUE",
-                          regex=r"^\d{4}(?:-\d{2}(?:-\d{2})?)?$", row_condition=cond))
-            e.append(_exp("expect_column_values_to_match_strftime_format", m, column="VALUE", strftime_format="%Y-%m",
-                          row_condition=f"{cond} and VALUE.str.len()==7"))
-            e.append(_exp("expect_column_values_to_match_strftime_format", m, column="VALUE",
-                          strftime_format="%Y-%m-%d", row_condition=f"{cond} and VALUE.str.len()==10"))
+            put("partialDate", oid, f"{q} must be a real date written YYYY, YYYY-MM or YYYY-MM-DD.", show)
         elif item.datatype == "datetime":
-            m = _meta("RAW-EDC-DATETIME", oid, f"{q} must be a real date and time written YYYY-MM-DDThh:mm.")
-            e.append(_exp("expect_column_values_to_match_regex", m, column="VALUE",
-                          regex=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?$", row_condition=cond))
-            e.append(_exp("expect_column_values_to_match_strftime_format", m, column="VALUE",
-                          strftime_format="%Y-%m-%dT%H:%M", row_condition=f"{cond} and VALUE.str.len()==16"))
-            e.append(_exp("expect_column_values_to_match_strftime_format", m, column="VALUE",
-                          strftime_format="%Y-%m-%dT%H:%M:%S", row_condition=f"{cond} and VALUE.str.len()==19"))
+            put("datetime", oid, f"{q} must be a real date and time written YYYY-MM-DDThh:mm.", show)
         if item.datatype == "text" and cl is None and item.length:
-            e.append(_exp("expect_column_value_lengths_to_be_between", _meta("RAW-EDC-LENGTH", oid,
-                          f"{q} is longer than the {item.length} characters the eCRF allows.", show_value=False),
-                          column="VALUE", min_value=0, max_value=item.length, row_condition=cond))
-    return _suite("raw_edc_items", e, "Layer 1: the EDC snapshot's items against the eCRF (metadata.xml).")
+            put(f"length-{item.length}", oid, f"{q} is longer than the {item.length} characters the eCRF allows.",
+                False)
+    for group, messages in sorted(groups.items()):
+        e.extend(_item_group_expectations(group, messages, answers.get(group, [])))
+    added = {"CHECK": {"check_of": "ITEMOID"}, "ANSWER": {"joined": ["ITEMOID", "VALUE"]},
+             "IGITEM": {"joined": ["IGOID", "ITEMOID"]}}
+    return _suite("raw_edc_items", e, "Layer 1: the EDC snapshot's items against the eCRF (metadata.xml).", added)
+
+
+# eCRF data types written at one of several lengths: rule, pattern, strftime format per length.
+PARTIAL_FORMATS = {
+    "partialDate": ("RAW-EDC-DATE", r"^\d{4}(?:-\d{2}(?:-\d{2})?)?$", {7: "%Y-%m", 10: "%Y-%m-%d"}),
+    "datetime": ("RAW-EDC-DATETIME", r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?$",
+                 {16: "%Y-%m-%dT%H:%M", 19: "%Y-%m-%dT%H:%M:%S"}),
+}
+
+
+def _item_group_expectations(group: str, messages: dict[str, str], answers: list[str]) -> list[dict[str, Any]]:
+    """The expectations of one check group of eCRF items (rows selected by the added CHECK column)."""
+    kind = group.removesuffix("-hidden")
+    show = kind == group
+    cond = f'CHECK=="{group}"'
+
+    def m(rule: str) -> dict[str, Any]:
+        return _meta(rule, "ItemOID", "Per item: see messages.", show_value=show) | {"check": group,
+                                                                                      "messages": messages}
+    if kind == "codelist":
+        return [_exp("expect_column_values_to_be_in_set", m("RAW-EDC-CODELIST"), column="ANSWER",
+                     value_set=sorted(answers), row_condition=cond)]
+    if kind in ("integer", "float"):
+        pattern = r"^-?\d+$" if kind == "integer" else r"^-?\d+(?:\.\d+)?$"
+        return [_exp("expect_column_values_to_match_regex", m(f"RAW-EDC-{kind.upper()}"), column="VALUE",
+                     regex=pattern, row_condition=cond)]
+    if kind == "date":
+        return [_exp("expect_column_values_to_match_strftime_format", m("RAW-EDC-DATE"), column="VALUE",
+                     strftime_format="%Y-%m-%d", row_condition=cond)]
+    if kind in PARTIAL_FORMATS:
+        # the pattern first, then each written length as the real date or time it must be
+        rule, pattern, formats = PARTIAL_FORMATS[kind]
+        return [_exp("expect_column_values_to_match_regex", m(rule), column="VALUE", regex=pattern,
+                     row_condition=cond),
+                *[_exp("expect_column_values_to_match_strftime_format", m(rule), column="VALUE", strftime_format=fmt,
+                       row_condition=f"{cond} and VALUE.str.len()=={n}") for n, fmt in formats.items()]]
+    length = int(kind.removeprefix("length-"))
+    return [_exp("expect_column_value_lengths_to_be_between", m("RAW-EDC-LENGTH"), column="VALUE", min_value=0,
+                 max_value=length, row_condition=cond)]
 
 
 def raw_lab_suite(study: StudyConfig, site: str) -> dict[str, Any]:
@@ -124,18 +165,25 @@ def raw_lab_suite(study: StudyConfig, site: str) -> dict[str, Any]:
              regex_list=[RESULT_PATTERN, r"^$", *[f"^{_re(t)}$" for t in sorted(study.lab_result_text)]],
              match_on="any"),
     ]
+    messages: dict[str, str] = {}
+    units: set[str] = set()
     for name, t in sorted(tests.items()):
-        units = {"" if t.local_unit is None else t.local_unit}
-        units |= {alias for alias, unit in study.unit_aliases.items() if unit == t.local_unit}
-        e.append(_exp("expect_column_values_to_be_in_set", _meta("RAW-LIS-UNIT", "unit",
-                      f"The unit of {t.lbtest} ({name}) must be {t.local_unit or 'empty'}; results in another unit "
-                      "cannot be converted."), column="UNIT", value_set=sorted(units),
-                      row_condition=f'TEST=="{name}"'))
+        allowed = {"" if t.local_unit is None else t.local_unit}
+        allowed |= {alias for alias, unit in study.unit_aliases.items() if unit == t.local_unit}
+        units |= {joined(name, u) for u in allowed}
+        messages[name] = (f"The unit of {t.lbtest} ({name}) must be {t.local_unit or 'empty'}; results in another "
+                          "unit cannot be converted.")
+    if messages:
+        e.append(_exp("expect_column_values_to_be_in_set", _meta("RAW-LIS-UNIT", "unit", "Per test: see messages.")
+                      | {"check": "unit", "messages": messages}, column="TESTUNIT", value_set=sorted(units),
+                      row_condition='CHECK=="unit"'))
     if lab.status:
         codes = sorted({*lab.status.final, *lab.status.corrected, *lab.status.cancelled})
         e.append(_exp("expect_column_values_to_be_in_set", _meta("RAW-LIS-STATUS", "status",
                       f"The result status must be one of {', '.join(codes)}."), column="STATUS", value_set=codes))
-    return _suite(f"raw_lab_{site.lower()}", e, f"Layer 1: {site} LIS rows against lis-export.md and the lab map.")
+    added = {"CHECK": {"check_of": "TEST"}, "TESTUNIT": {"joined": ["TEST", "UNIT"]}}
+    return _suite(f"raw_lab_{site.lower()}", e, f"Layer 1: {site} LIS rows against lis-export.md and the lab map.",
+                  added)
 
 
 def _re(text: str) -> str:

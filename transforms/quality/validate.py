@@ -10,6 +10,7 @@ from transforms.config import StudyConfig
 from transforms.ingest.edc import edc_record
 from transforms.privacy.lab import protect_lab_rows
 from transforms.privacy.scrub import Scrubber
+from transforms.quality.added_columns import message_of
 from transforms.quality.gx_runner import findings_from, load_suite, validate
 from transforms.quality.sdtm_data import SdtmData, record_key
 from transforms.standards.metadata import dataset_meta
@@ -42,7 +43,8 @@ def validate_raw_edc(items: pd.DataFrame, study: StudyConfig, results: Path | No
         return Finding(
             severity=meta["severity"], rule=meta["rule_id"], source=str(row.get("SRCFILE", "")),
             record=edc_record(row) if row else "", field=str(row.get("ITEMOID", meta["field"])),
-            message=meta["message"], value=str(row.get("VALUE", "")) if meta.get("show_value") else "",
+            message=message_of(meta, row.get("ITEMOID")),
+            value=str(row.get("VALUE", "")) if meta.get("show_value") else "",
             site=str(row.get("SITEID", "")), subjid=str(row.get("SUBJECTKEY", "")), domain="EDC")
 
     return findings_from(validate(items, suite, EDC_INDEX, results and results / "raw_edc_items.json",
@@ -70,7 +72,8 @@ def validate_raw_lab(rows: pd.DataFrame, study: StudyConfig, site: str,
         record = f"line {row.get('SRCLINE')}, specimen {row.get('SPECID')}" if row else ""
         return Finding(
             severity=meta["severity"], rule=meta["rule_id"], source=str(row.get("SRCFILE", "")), record=record,
-            field=meta["field"], message=meta["message"], value=str(row.get(show.get(meta["field"], ""), "")),
+            field=meta["field"], message=message_of(meta, row.get("TEST")),
+            value=str(row.get(show.get(meta["field"], ""), "")),
             site=site, subjid=str(row.get("SUBJECTKEY", "")), domain="LB",
             # The draw's result, not the file: a specimen sent twice (a re-send, a correction) is one query.
             key=f"specimen {row.get('SPECID')} test {row.get('TEST')} collected {row.get('COLLDTM')}")
