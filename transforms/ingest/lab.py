@@ -45,7 +45,7 @@ def _iso(value: str, fmt: str) -> str | None:
 
 def read_lab_file(path: Path, site: str, cfg: LabSourceConfig, findings: Findings,
                   names: set[tuple[str, str]] | None = None) -> pa.Table:
-    """Parse one LIS file into rows as printed; an unreadable file raises LabFileError, a malformed record is a finding."""
+    """One LIS file as printed (an Arrow table, PRINTED_SCHEMA); unreadable: LabFileError; a malformed record: a finding."""
     names = set() if names is None else names
     data = path.read_bytes()
     try:
