@@ -145,3 +145,27 @@ def test_unreadable_files_are_blocking(study, tmp_path):
     wrong.write_text("Patient,Accession\n", encoding="utf-8")
     with pytest.raises(LabFileError, match="header"):
         read_lab_file(wrong, "SITE02", study.sites["SITE02"].lab, Findings())
+
+
+def test_values_stripped_ranges_split_blank_lines_skipped(study, tmp_path):
+    f = site1(tmp_path, "LIS_SITE01_20180105.csv", [
+        "0010000001,张三,S1,2018/01/05 07:30,总胆红素,\u3000290.7\u3000,μmol/L, 3.4-20.5 ,↑,2018/01/05 10:30",
+        "",
+        ",,,,,,,,,\u3000",
+        "0010000001,张三,S1,2018/01/05 07:30,甲胎蛋白,5.1,ng/mL,5-,,2018/01/05 10:30",
+        "0010000001,,S1,2018/01/05 07:30,白蛋白,30,g/L,-5-10,,2018/01/5 9:30",
+        "0010000001,张三,S1"])
+    findings, names = Findings(), set()
+    rows = read_lab_file(f, "SITE01", study.sites["SITE01"].lab, findings, names).to_pydict()
+    # lines 3 and 4 are blank (nothing but whitespace, U+3000 included); line 7 has 3 of 10 fields
+    assert rows["SRCLINE"] == [2, 5, 6]
+    assert [(x.rule, x.record) for x in findings.items] == [("LIS-RECORD-SHAPE", "line 7")]
+    # every value stripped of Unicode whitespace (str.strip: U+3000 is whitespace)
+    assert rows["RESULT"] == ["290.7", "5.1", "30"]
+    # RANGE split at its first "-"; without a high part the whole text is the high limit
+    assert list(zip(rows["RANGE_LOW"], rows["RANGE_HIGH"], strict=True)) == [
+        ("3.4", "20.5"), ("", "5-"), ("", "5-10")]
+    # %d and %H accept one digit (strptime): 2018/01/5 9:30 is 5 January 09:30
+    assert rows["REPORTDTC"] == ["2018-01-05T10:30", "2018-01-05T10:30", "2018-01-05T09:30"]
+    assert rows["SITEID"] == ["SITE01"] * 3 and rows["SRCFILE"] == [f.name] * 3
+    assert "NAME" not in rows and names == {("0010000001", "张三")}

@@ -26,6 +26,8 @@ ITEM_SCHEMA = pa.schema(
     [(c, pa.string()) for c in ITEM_COLUMNS[:10]]
     + [("VALID", pa.bool_()), ("SRCFILE", pa.string()), ("SRCLINE", pa.int64())]
 )
+CONTEXT_COLUMNS = ITEM_COLUMNS[:8]
+NO_CONTEXT = [""] * len(CONTEXT_COLUMNS)  # what a column of the context is when not read (yet)
 BATCH_ROWS = 200_000
 
 
@@ -57,8 +59,19 @@ def ingest_snapshot(path: Path, meta: StudyMetadata, out: Path) -> EdcIngestResu
     src = path.name
     tmp = out.with_suffix(".partial")
     out.parent.mkdir(parents=True, exist_ok=True)
-    columns: dict[str, list] = {c: [] for c in ITEM_COLUMNS}
+    # An item row is its context (subject, site, event, form, group and their repeats; one per group read)
+    # and its own columns; contexts are joined to the items once per batch.
+    contexts: list[tuple[str, ...]] = []
+    at: list[int] = []  # each item's context: its place in `contexts`
+    oids: list[str] = []
+    values: list[str] = []
+    valid: list[bool] = []
+    lines: list[int] = []
+    # A value's validity depends only on its item, its group and the value: checked once per distinct one.
+    checked: dict[tuple[str | None, str, str], bool] = {}
     ctx: dict[str, str] = {}
+    ctx_at: int | None = None  # the current context's place in `contexts` (None: changed since)
+    group: str | None = None
     removed_depth: int | None = None
     depth = 0
     n_items = n_removed = 0
@@ -68,15 +81,50 @@ def ingest_snapshot(path: Path, meta: StudyMetadata, out: Path) -> EdcIngestResu
     writer = pq.ParquetWriter(tmp, ITEM_SCHEMA, compression="zstd")
 
     def flush() -> None:
-        if columns["ITEMOID"]:
-            writer.write_table(pa.table(columns, schema=ITEM_SCHEMA))
-            for c in columns.values():
-                c.clear()
+        if oids:
+            writer.write_table(_item_table(contexts, at, oids, values, valid, src, lines))
+            for column in (contexts, at, oids, values, valid, lines):
+                column.clear()
 
     tags = tuple(_T.values())
+    item_tag = _T["ItemData"]
     try:
         for event, el in iterparse_file(path, tags):
             tag = el.tag
+            if tag == item_tag:
+                if event == "start":
+                    depth += 1
+                    if removed_depth is None and el.get("TransactionType") == "Remove":
+                        removed_depth = depth
+                    continue
+                if removed_depth is not None:
+                    n_removed += 1
+                    if removed_depth == depth:
+                        removed_depth = None
+                else:
+                    if ctx_at is None:
+                        contexts.append(tuple(map(ctx.get, CONTEXT_COLUMNS, NO_CONTEXT)))
+                        ctx_at, group = len(contexts) - 1, ctx.get("IGOID")
+                    oid = el.get("ItemOID", "")
+                    value = el.get("Value")
+                    if value is None:
+                        value = el.text or ""
+                    key = (group, oid, value)
+                    ok = checked.get(key)
+                    if ok is None:
+                        ok = checked[key] = _fits(meta, group, oid, value)
+                    at.append(ctx_at)
+                    oids.append(oid)
+                    values.append(value)
+                    valid.append(ok)
+                    lines.append(el.sourceline)
+                    n_items += 1
+                    if len(oids) >= BATCH_ROWS:
+                        flush()
+                        ctx_at = None
+                depth -= 1
+                el.clear(keep_tail=False)  # free what has been read: the document is never held whole
+                continue
             if event == "start":
                 depth += 1
                 if tag == _T["ODM"]:
@@ -102,22 +150,17 @@ def ingest_snapshot(path: Path, meta: StudyMetadata, out: Path) -> EdcIngestResu
                     ctx.update(FORMOID=el.get("FormOID", ""), FORMREPEAT=el.get("FormRepeatKey") or "1")
                 elif tag == _T["ItemGroupData"]:
                     ctx.update(IGOID=el.get("ItemGroupOID", ""), IGREPEAT=el.get("ItemGroupRepeatKey") or "1")
+                ctx_at = None
                 continue
             # end events
             if tag == _T["SiteRef"] and "SUBJECTKEY" in ctx:
                 ctx["SITEID"] = el.get("LocationOID", "")
-            elif tag == _T["ItemData"]:
-                if removed_depth is not None:
-                    n_removed += 1
-                else:
-                    _take_item(el, ctx, meta, src, columns)
-                    n_items += 1
-                    if len(columns["ITEMOID"]) >= BATCH_ROWS:
-                        flush()
+                ctx_at = None
             elif tag == _T["SubjectData"]:
                 if removed_depth is None:
                     subjects.add(ctx["SUBJECTKEY"])
                 ctx = {}
+                ctx_at = None
             if removed_depth is not None and removed_depth == depth:
                 removed_depth = None
             depth -= 1
@@ -187,27 +230,22 @@ def _xml_error(exc: etree.XMLSyntaxError) -> str:
     return f"line {exc.lineno}: {exc.msg}"
 
 
-def _take_item(el, ctx, meta, src, columns) -> None:
-    oid = el.get("ItemOID", "")
-    value = el.get("Value")
-    if value is None:
-        value = el.text or ""
-    valid = True
+def _fits(meta: StudyMetadata, group: str | None, oid: str, value: str) -> bool:
+    """Whether an item value fits the eCRF: a known item, of its group (when the group is known), a valid value."""
     item = meta.items.get(oid)
     # A value that does not fit the eCRF is kept but not mapped; the raw suite (quality) reports it.
     if item is None:
-        valid = False
-    elif ctx.get("IGOID") in meta.item_groups and oid not in meta.item_groups[ctx["IGOID"]].item_oids:
-        valid = False
-    else:
-        valid = value_problem(item, meta.codelist_of(oid), value) is None
-    for key in ("SUBJECTKEY", "SITEID", "EVENTOID", "EVENTREPEAT", "FORMOID", "FORMREPEAT", "IGOID", "IGREPEAT"):
-        columns[key].append(ctx.get(key, ""))
-    columns["ITEMOID"].append(oid)
-    columns["VALUE"].append(value)
-    columns["VALID"].append(valid)
-    columns["SRCFILE"].append(src)
-    columns["SRCLINE"].append(el.sourceline)
+        return False
+    if group in meta.item_groups and oid not in meta.item_groups[group].item_oids:
+        return False
+    return value_problem(item, meta.codelist_of(oid), value) is None
 
 
-
+def _item_table(contexts: list[tuple[str, ...]], at: list[int], oids: list[str], values: list[str],
+                valid: list[bool], src: str, lines: list[int]) -> pa.Table:
+    """A batch of item rows: each item's context taken from the batch's contexts by its place."""
+    places = pa.array(at, pa.int64())
+    context = [pa.array(c, pa.string()).take(places) for c in zip(*contexts, strict=True)]
+    return pa.table([*context, pa.array(oids, pa.string()), pa.array(values, pa.string()), pa.array(valid, pa.bool_()),
+                     pa.repeat(pa.scalar(src, pa.string()), len(oids)), pa.array(lines, pa.int64())],
+                    schema=ITEM_SCHEMA)

@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Mapping
 import io
+import itertools
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from transforms.cdisc.findings import ERROR, INFO, Finding, Findings
 from transforms.config import LabSourceConfig
@@ -23,6 +26,10 @@ STAGED = ["SITEID", "MRN", "SPECID", "COLLDTC", "REPORTDTC", "TEST", "RESULT", "
 PRINTED = ["SITEID", "MRN", "SPECID", "COLLDTM", "REPORTDTM", *STAGED[3:]]
 PRINTED_SCHEMA = pa.schema([(c, pa.string()) for c in PRINTED[:-1]] + [("SRCLINE", pa.int64())])
 NAMES_SCHEMA = pa.schema([("MRN", pa.string()), ("NAME", pa.string())])
+# What str.strip() strips (every character whose isspace() is true): LIS values are stripped as
+# Arrow columns, with the same result.
+WHITESPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008" \
+             "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 
 
 class LabFileError(ValueError):
@@ -37,8 +44,8 @@ def _iso(value: str, fmt: str) -> str | None:
 
 
 def read_lab_file(path: Path, site: str, cfg: LabSourceConfig, findings: Findings,
-                  names: set[tuple[str, str]] | None = None) -> pd.DataFrame:
-    """Parse one LIS file into rows as printed; an unreadable file raises LabFileError, a malformed record is a finding."""
+                  names: set[tuple[str, str]] | None = None) -> pa.Table:
+    """One LIS file as printed (an Arrow table, PRINTED_SCHEMA); unreadable: LabFileError; a malformed record: a finding."""
     names = set() if names is None else names
     data = path.read_bytes()
     try:
@@ -62,40 +69,60 @@ def read_lab_file(path: Path, site: str, cfg: LabSourceConfig, findings: Finding
     if [h.strip() for h in header] != expected:
         raise LabFileError(f"{path.name}: {header_problem(header, expected)}")
     fields = [cfg.columns[h] for h in expected]
-    rows: list[dict[str, str | int | None]] = []
     try:
-        records = list(enumerate(reader, start=2))
+        records = list(reader)
     except csv.Error as exc:
         raise LabFileError(f"{path.name}: line {reader.line_num} is not CSV the contract describes "
                            f"({csv_problem(exc)})") from exc
-    for line_no, values in records:
-        if not values or all(not v.strip() for v in values):
-            continue
-        record = f"line {line_no}"
-        if len(values) != len(fields):
-            findings.add(Finding(ERROR, "LIS-RECORD-SHAPE", path.name, record, "",
-                                 f"record has {len(values)} fields, the contract has {len(fields)} (truncated or malformed)",
-                                 site=site))
-            continue
-        row = dict(zip(fields, (v.strip() for v in values), strict=True))
-        name = row.pop("NAME", None)  # identifying: kept apart, only to scrub free text later
-        if name:
-            names.add((row.get("MRN", ""), name))
-        spec = row.get("SPECID", "")
-        if "RANGE" in row:
-            lo, _, hi = row["RANGE"].partition("-")
-            row["RANGE_LOW"], row["RANGE_HIGH"] = (lo, hi) if hi else ("", row["RANGE"])
-        rows.append({
-            "SITEID": site, "MRN": row.get("MRN", ""), "SPECID": spec,
-            "COLLDTM": row.get("COLLDTM", ""), "REPORTDTM": row.get("REPORTDTM", ""),
-            "COLLDTC": _iso(row.get("COLLDTM", ""), cfg.datetime_format),
-            "REPORTDTC": _iso(row.get("REPORTDTM", ""), cfg.datetime_format),
-            "TEST": row.get("TEST", ""), "RESULT": row.get("RESULT", ""), "UNIT": row.get("UNIT", ""),
-            "RANGE_LOW": row.get("RANGE_LOW", ""), "RANGE_HIGH": row.get("RANGE_HIGH", ""),
-            "FLAG": row.get("FLAG", ""), "STATUS": row.get("STATUS", ""), "SRCFILE": path.name, "SRCLINE": line_no,
-        })
-    df = pd.DataFrame(rows, columns=PRINTED)
-    return df.astype({c: "string" for c in PRINTED if c != "SRCLINE"} | {"SRCLINE": "int64"})
+    # Record i is reported as line i + 2 (the header is line 1).
+    shaped = np.fromiter(map(len, records), dtype=np.int64, count=len(records)) == len(fields)
+    for i in np.flatnonzero(~shaped).tolist():  # the few records of another width: a blank line, or a finding
+        values = records[i]
+        if values and any(v.strip() for v in values):
+            findings.add(Finding(ERROR, "LIS-RECORD-SHAPE", path.name, f"line {i + 2}", "",
+                                 f"record has {len(values)} fields, the contract has {len(fields)} "
+                                 "(truncated or malformed)", site=site))
+    kept = records if shaped.all() else list(itertools.compress(records, shaped.tolist()))
+    n, width = len(kept), len(fields)
+    # One Arrow array of every value, column after column; stripped at once, as str.strip() strips.
+    cells = pc.utf8_trim(pa.array(list(itertools.chain.from_iterable(zip(*kept, strict=True))), pa.string()),
+                         WHITESPACE)
+    blank = (pc.binary_length(cells).to_numpy() == 0).reshape(width, n).all(axis=0)
+    read = {f: cells.slice(j * n, n) for j, f in enumerate(fields)}
+    lines = pa.array(np.flatnonzero(shaped)[~blank] + 2, pa.int64())
+    if blank.any():
+        keep = pa.array(~blank)
+        read = {f: c.filter(keep) for f, c in read.items()}
+    return _printed_table(read, lines, site, path.name, cfg.datetime_format, names)
+
+
+def _printed_table(read: dict[str, pa.Array], lines: pa.Array, site: str, source: str, fmt: str,
+                   names: set[tuple[str, str]]) -> pa.Table:
+    """The rows as printed from a file's stripped columns (by canonical name); NAME only goes to `names`."""
+    n = len(lines)
+    empty = pa.array([""] * n, pa.string())
+    col = {c: read.get(c, empty) for c in CANONICAL}
+    name = read.get("NAME")  # identifying: kept apart, only to scrub free text later
+    if name is not None:
+        named = pc.not_equal(name, "")
+        names.update(zip(col["MRN"].filter(named).to_pylist(), name.filter(named).to_pylist(), strict=True))
+    if "RANGE" in read:
+        # As str.partition("-"): low before the first "-", high after it; no high means the whole text is high.
+        parts = pc.extract_regex(col["RANGE"], r"(?s)^(?P<lo>[^-]*)-(?P<hi>.*)$")
+        high = pc.fill_null(pc.struct_field(parts, "hi"), "")
+        has_high = pc.not_equal(high, "")
+        col["RANGE_LOW"] = pc.if_else(has_high, pc.fill_null(pc.struct_field(parts, "lo"), ""), "")
+        col["RANGE_HIGH"] = pc.if_else(has_high, high, col["RANGE"])
+    col["SITEID"], col["SRCFILE"] = pa.array([site] * n, pa.string()), pa.array([source] * n, pa.string())
+    col["COLLDTC"], col["REPORTDTC"] = _iso_column(col["COLLDTM"], fmt), _iso_column(col["REPORTDTM"], fmt)
+    col["SRCLINE"] = lines
+    return pa.table([col[c] for c in PRINTED], schema=PRINTED_SCHEMA)
+
+
+def _iso_column(printed: pa.Array, fmt: str) -> pa.Array:
+    """_iso of every value, each distinct value parsed once (a file repeats a time on many rows)."""
+    coded = pc.dictionary_encode(printed)
+    return pa.array([_iso(v, fmt) for v in coded.dictionary.to_pylist()], pa.string()).take(coded.indices)
 
 
 def header_problem(header: list[str], expected: list[str]) -> str:
@@ -147,18 +174,25 @@ def resolve_lab_versions(df: pd.DataFrame, cfg: LabSourceConfig, findings: Findi
     current = decisive.groupby(VERSION_KEY, sort=False).tail(1)
     stats = {"rows": len(df), "pending_only": 0, "superseded": len(decisive) - len(current),
              "cancelled": int(current["STATUS"].isin(cancelled).sum()), "current": len(current)}
-    winner = {tuple(k): (f, int(n), s in cancelled) for *k, f, n, s in
-              current[[*VERSION_KEY, "SRCFILE", "SRCLINE", "STATUS"]].itertuples(index=False, name=None)}
-    for i, r in ordered.drop(index=current.index).iterrows():
-        won = winner.get((r["SPECID"], r["TEST"], r["COLLDTC"]))
-        stats["pending_only"] += won is None
-        findings.add(_superseded_finding(r, won, bool(pending.loc[i]), shown(r["SPECID"])))
+    rest = ordered.drop(index=current.index)
+    # The current row of each other row's draw (-1: none, every row of the draw is pending).
+    at = pd.MultiIndex.from_frame(current[VERSION_KEY]).get_indexer(pd.MultiIndex.from_frame(rest[VERSION_KEY]))
+    stats["pending_only"] = int((at < 0).sum())
+    won = current.iloc[at[at >= 0]]
+    winners = iter([(f, int(n), s in cancelled) for f, n, s in
+                    zip(*[won[c].tolist() for c in ("SRCFILE", "SRCLINE", "STATUS")], strict=True)])
+    about = [rest[c].tolist() for c in ("TEST", "SPECID", "COLLDTC", "REPORTDTC", "SRCFILE", "SRCLINE", "SITEID")]
+    findings.extend([_superseded_finding(*row, next(winners) if i >= 0 else None, was_pending, shown)
+                     for *row, i, was_pending in zip(*about, at.tolist(), pending.drop(index=current.index).tolist(),
+                                                     strict=True)])
     return current.sort_values(["SRCFILE", "SRCLINE"]).reset_index(drop=True), stats
 
 
-def _superseded_finding(row: pd.Series, won: tuple[str, int, bool] | None, pending: bool, spec: str) -> Finding:
+def _superseded_finding(test: str, specid: str, colldtc: str, reportdtc: str, source: str, line: int, site: str,
+                        won: tuple[str, int, bool] | None, pending: bool, shown: Callable[[str], str]) -> Finding:
     """Why a LIS row is not a record of its own: replaced by a later report, or still pending."""
-    what = f"{row['TEST']} of specimen {spec} collected {row['COLLDTC']}"
+    spec = shown(specid)
+    what = f"{test} of specimen {spec} collected {colldtc}"
     if won is None:
         rule, message = "LIS-PENDING", f"{what}: no result reported yet (pending)"
     elif pending:
@@ -166,9 +200,8 @@ def _superseded_finding(row: pd.Series, won: tuple[str, int, bool] | None, pendi
     else:
         by = "withdrawn by the cancellation" if won[2] else "superseded by the later report"
         rule, message = "LIS-SUPERSEDED", f"{what}: {by} in {won[0]} line {won[1]}"
-    return Finding(INFO, rule, row["SRCFILE"], f"line {int(row['SRCLINE'])}, specimen {spec}", "result",
-                   message, site=row["SITEID"], domain="LB", key=f"{row['SRCFILE']} specimen {spec} "
-                   f"{row['TEST']} {row['COLLDTC']} {row['REPORTDTC']}")
+    return Finding(INFO, rule, source, f"line {int(line)}, specimen {spec}", "result", message, site=site,
+                   domain="LB", key=f"{source} specimen {spec} {test} {colldtc} {reportdtc}")
 
 
 @dataclass
@@ -183,8 +216,7 @@ class ReadLabFile:
 def read_lab_file_tables(path: Path, site: str, cfg: LabSourceConfig) -> ReadLabFile:
     """Read one LIS file into Arrow tables (the unit the staged cache stores)."""
     findings, names = Findings(), set()
-    df = read_lab_file(path, site, cfg, findings, names)
-    rows = pa.Table.from_pandas(df, preserve_index=False).cast(PRINTED_SCHEMA).replace_schema_metadata(None)
+    rows = read_lab_file(path, site, cfg, findings, names)
     pairs = sorted(names)
     return ReadLabFile(rows, findings, pa.table({"MRN": [m for m, _ in pairs], "NAME": [n for _, n in pairs]},
                                                 schema=NAMES_SCHEMA))
@@ -241,7 +273,8 @@ def ingest_site_labs(files: list[Path], site: str, cfg: LabSourceConfig, known_t
     reads = [cached_lab_file(p, digests.get(p.name), site, cfg, cache) for p in sorted(files, key=lambda p: p.name)]
     for read in reads:
         findings.extend(read.findings)
-    rows = pa.concat_tables([r.rows for r in reads]) if reads else PRINTED_SCHEMA.empty_table()
+    # One chunk: pandas works on each of a few hundred files' chunks one by one otherwise.
+    rows = pa.concat_tables([r.rows for r in reads]).combine_chunks() if reads else PRINTED_SCHEMA.empty_table()
     printed = rows.to_pandas().astype({c: "string" for c in PRINTED if c != "SRCLINE"} | {"SRCLINE": "int64"})
     names = {pair for r in reads for pair in zip(*r.names.to_pydict().values(), strict=True)}
     out.parent.mkdir(parents=True, exist_ok=True)
