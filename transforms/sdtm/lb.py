@@ -66,7 +66,8 @@ def lab_records(ctx: BuildContext, site: str, labs: pd.DataFrame) -> pd.DataFram
     reason[is_cancelled] = study.lab_cancelled_reason
     # SDTMIG 3.4 LB: a test not done has no result, no unit and no range; the reason says why.
     not_done = is_cancelled | pd.notna(reason)
-    record = ("line " + labs["SRCLINE"].astype(str) + ", specimen " + labs["SPECID"].astype(str)).to_numpy(dtype=object)
+    record = ("line " + labs["SRCLINE"].astype(str) + ", specimen " + labs["SPECID"].astype(str)
+              ).to_numpy(dtype=object)
     report_result_findings(ctx, site, labs[~not_done], q[~not_done], record[~not_done])
     per_test = {name: labs["TEST"].map({k: getattr(t, name) for k, t in tests.items()}).to_numpy(dtype=object)
                 for name in ("lbtestcd", "lbtest", "lbcat", "lbspec")}
@@ -114,8 +115,7 @@ def result_qualifiers(study: StudyConfig, tests: dict[str, LabTest], results: pd
 
 def lab_result(study: StudyConfig, t: LabTest, result, unit_text, range_low, range_high) -> dict:
     """The result qualifiers of one LIS result: as reported, in standard units, and against the lab's range."""
-    text = result if isinstance(result, str) else ""
-    reason = None if is_measured(text) else study.lab_result_text.get(text.strip())
+    reason = derive_reason_not_done(study, result if isinstance(result, str) else "", False)
     unit = study.unit_aliases.get(unit_text, unit_text) or None
     unit_ok = (unit or None) == t.local_unit
     is_result = isinstance(result, str) and is_measured(result)
@@ -140,7 +140,7 @@ def lab_result(study: StudyConfig, t: LabTest, result, unit_text, range_low, ran
 
 
 def report_result_findings(ctx: BuildContext, site: str, labs: pd.DataFrame, q: pd.DataFrame, record) -> None:
-    """LIS-UNIT and LIS-RESULT-TEXT of the results (rows not done excluded): only the rows that raise one are visited."""
+    """LIS-UNIT and LIS-RESULT-TEXT of the results (rows not done excluded); only rows that raise one are visited."""
     tests = ctx.study.lab_tests(site)
     unit_ok, is_result = q["_UNIT_OK"].to_numpy(dtype=bool), q["_IS_RESULT"].to_numpy(dtype=bool)
     for i in (~unit_ok | ~is_result).nonzero()[0]:

@@ -38,8 +38,9 @@ def number_visits(edc: pd.DataFrame, lab_dates: pd.DataFrame, study: StudyConfig
     unscheduled_name = next((v.visit for v in study.visits if v.visitnum is None), "UNSCHEDULED")
     rows = edc.copy()
     rows["LABDATE"] = pd.NA
+    dates = pd.concat([rows["SVSTDTC"].fillna(""), rows["SVENDTC"].fillna("")])
     known = pd.MultiIndex.from_arrays([pd.concat([rows["SUBJECTKEY"], rows["SUBJECTKEY"]]).astype(object),
-                                       pd.concat([rows["SVSTDTC"].fillna(""), rows["SVENDTC"].fillna("")]).astype(object)])
+                                       dates.astype(object)])
     # A sample without a date is on no visit date (the eCRF side holds "" for a missing one).
     on_visit = lab_dates["LABDATE"].notna().to_numpy() & pd.MultiIndex.from_arrays(
         [lab_dates["SUBJECTKEY"].astype(object), lab_dates["LABDATE"].astype(object)]).isin(known)
