@@ -105,20 +105,6 @@ def _date_visits(visits: pd.DataFrame) -> pd.DataFrame:
     return both.drop_duplicates(["SUBJECTKEY", "DATE"], keep="first").drop(columns="_POS")
 
 
-def visit_of_event(visits: pd.DataFrame) -> dict[tuple[str, str, str], tuple[float, str]]:
-    """(subject, event, repeat) -> (VISITNUM, VISIT)."""
-    v = _event_visits(visits)
-    return {(s, e, r): (n, name) for s, e, r, n, name in
-            zip(v["SUBJECTKEY"], v["EVENTOID"], v["EVENTREPEAT"], v["VISITNUM"], v["VISIT"], strict=True)}
-
-
-def visit_of_date(visits: pd.DataFrame) -> dict[tuple[str, str], tuple[float, str]]:
-    """(subject, date) -> (VISITNUM, VISIT): the visit on that date, a scheduled one first."""
-    v = _date_visits(visits)
-    return {(s, d): (n, name) for s, d, n, name in
-            zip(v["SUBJECTKEY"], v["DATE"], v["VISITNUM"], v["VISIT"], strict=True)}
-
-
 def derive_visit(df: pd.DataFrame, domain: str, visits: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """VISITNUM and VISIT of each record: its eCRF event, or for a record of no event (a lab sample) its date."""
     keys = ["SUBJECTKEY", "EVENTOID", "EVENTREPEAT"]
