@@ -180,23 +180,28 @@ def _typed(col: pd.Series, arrow_type) -> pd.Series:
 
 def _supp(ctx: BuildContext, domain: str, df: pd.DataFrame, out: pd.DataFrame) -> pd.DataFrame | None:
     rules = {r.variable: r for r in ctx.spec.supp_rules(domain)}
-    rows = []
+    frames = []
     seq = f"{domain}SEQ"
     for qnam, rule in rules.items():
         col = f"SUPP:{qnam}"
         if col not in df:
             continue
-        for i in df.index[df[col].notna() & (df[col].astype("string") != "")]:
-            val = df.at[i, col]
-            rows.append({
-                "STUDYID": out.at[i, "STUDYID"], "RDOMAIN": domain, "USUBJID": out.at[i, "USUBJID"],
-                "IDVAR": seq if seq in out else pd.NA, "IDVARVAL": str(out.at[i, seq]) if seq in out else pd.NA,
-                "QNAM": qnam, "QLABEL": rule.label,
-                "QVAL": format_number(val) if isinstance(val, float) else str(val), "QORIG": "CRF", "QEVAL": pd.NA,
-            })
-    if not rows:
+        idx = df.index[df[col].notna() & (df[col].astype("string") != "")]
+        if not len(idx):
+            continue
+        values = df.loc[idx, col].astype(object)
+        # Each distinct value formatted once (a coded answer repeats on many records).
+        text = {v: format_number(v) if isinstance(v, float) else str(v) for v in pd.unique(values)}
+        frames.append(pd.DataFrame({
+            "STUDYID": out.loc[idx, "STUDYID"].to_numpy(dtype=object), "RDOMAIN": domain,
+            "USUBJID": out.loc[idx, "USUBJID"].to_numpy(dtype=object), "IDVAR": seq if seq in out else pd.NA,
+            "IDVARVAL": out.loc[idx, seq].astype("string").to_numpy(dtype=object) if seq in out else pd.NA,
+            "QNAM": qnam, "QLABEL": rule.label, "QVAL": values.map(text).to_numpy(dtype=object), "QORIG": "CRF",
+            "QEVAL": pd.NA,
+        }))
+    if not frames:
         return None
-    supp = pd.DataFrame(rows).astype("string")
+    supp = pd.concat(frames, ignore_index=True).astype("string")
     supp = supp.sort_values(["USUBJID", "IDVAR", "IDVARVAL", "QNAM"], key=_natural, kind="stable")
     return supp.reset_index(drop=True)
 

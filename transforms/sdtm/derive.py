@@ -1,10 +1,25 @@
 """SDTM derivations: pure functions on pandas objects, one per CDISC concept."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
 import pandas as pd
 
 from transforms.cdisc.dates import dtc_date, dtc_on_or_before, partial_date_range
 from transforms.cdisc.results import standardize_result
+
+
+def per_distinct(fn: Callable[..., object], *columns: pd.Series) -> np.ndarray:
+    """fn of each row's values, worked out once per distinct combination (dates and results repeat on many rows)."""
+    frame = pd.DataFrame({i: c.astype(object).to_numpy() for i, c in enumerate(columns)})
+    if frame.empty:
+        return np.empty(0, dtype=object)
+    group = frame.groupby(list(frame.columns), dropna=False, sort=False).ngroup().to_numpy()
+    _, first = np.unique(group, return_index=True)
+    values = np.empty(len(first), dtype=object)
+    values[:] = [fn(*row) for row in frame.iloc[first].itertuples(index=False, name=None)]
+    return values[group]
 
 
 def derive_studyid(index: pd.Index, study_id: str) -> pd.Series:
@@ -47,8 +62,7 @@ def epoch_of(dtc: str | None, rfxstdtc: str | None, rfxendtc: str | None,
 def derive_epoch(dtc: pd.Series, rfxstdtc: pd.Series, rfxendtc: pd.Series,
                  before: str, during: str, after: str) -> pd.Series:
     """EPOCH for a column of --DTC (or --STDTC)."""
-    values = [epoch_of(a, s, e, before, during, after)
-              for a, s, e in zip(dtc.tolist(), rfxstdtc.tolist(), rfxendtc.tolist(), strict=True)]
+    values = per_distinct(lambda a, s, e: epoch_of(a, s, e, before, during, after), dtc, rfxstdtc, rfxendtc)
     return pd.Series(values, index=dtc.index, dtype="string")
 
 
@@ -73,8 +87,8 @@ def derive_lobxfl(df: pd.DataFrame, by: list[str], dtc: str, result: str, rfxstd
         has_number = df[numeric].notna()
         numeric_test = has_number.groupby([df[c] for c in by[1:]], dropna=False).transform("any")
         eligible = (eligible & ~numeric_test) | has_number
-    eligible &= pd.Series([bool(dtc_on_or_before(a, b)) for a, b in zip(df[dtc], df[rfxstdtc], strict=True)],
-                          index=df.index)
+    eligible &= pd.Series(per_distinct(lambda a, b: bool(dtc_on_or_before(a, b)), df[dtc], df[rfxstdtc]),
+                          index=df.index, dtype=bool)
     flag = pd.Series(pd.NA, index=df.index, dtype="string")
     cand = df[eligible].copy()
     if cand.empty:
@@ -89,9 +103,9 @@ def derive_standard_result(domain: str, df: pd.DataFrame) -> None:
     """--STRESC/--STRESN/--STRESU of a findings domain reported in its standard unit: the original result."""
     if f"{domain}ORRES" not in df:
         return
-    pairs = [standardize_result(v, 1.0) if isinstance(v, str) else (None, None) for v in df[f"{domain}ORRES"]]
-    df[f"{domain}STRESC"] = pd.Series([p[0] if p[0] is not None else o for p, o in
-                                       zip(pairs, df[f"{domain}ORRES"], strict=True)], index=df.index,
-                                      dtype="string")
-    df[f"{domain}STRESN"] = pd.Series([p[1] for p in pairs], index=df.index, dtype="Float64")
+    orres = df[f"{domain}ORRES"]
+    stresc = per_distinct(lambda o: (standardize_result(o, 1.0)[0] or o) if isinstance(o, str) else o, orres)
+    stresn = per_distinct(lambda o: standardize_result(o, 1.0)[1] if isinstance(o, str) else None, orres)
+    df[f"{domain}STRESC"] = pd.Series(stresc, index=df.index, dtype="string")
+    df[f"{domain}STRESN"] = pd.Series(stresn, index=df.index, dtype="Float64")
     df[f"{domain}STRESU"] = df.get(f"{domain}ORRESU")

@@ -59,35 +59,40 @@ def derive_arm(ctx: BuildContext, dm: pd.DataFrame, randno: pd.Series, entered: 
     arm_of = {}
     if ctx.randomization is not None:
         arm_of = dict(zip(ctx.randomization["RANDNO"], ctx.randomization["ARMCD"], strict=True))
-    out = pd.DataFrame(index=dm.index, columns=["ARMCD", "ARM", "ACTARMCD", "ACTARM", "ARMNRS"], dtype="string")
-    for i in dm.index:
-        rn = randno.get(i)
-        treated = isinstance(dm.at[i, "RFXSTDTC"], str)
-        if not entered.get(i, False) and (not isinstance(rn, str) or not rn):
-            out.loc[i] = [pd.NA, pd.NA, pd.NA, pd.NA, study.screen_failure.armnrs]
-            continue
-        if ctx.blinded:
-            code, name = study.blinded.armcd, study.blinded.arm
-        elif not isinstance(rn, str) or not rn:
-            ctx.findings.add(Finding(ERROR, "RAND-NUMBER-INVALID", dm.at[i, "_SRCFILE"], dm.at[i, "_SRCREC"],
-                                     study.reference_dates.randomization_number,
-                                     "the randomization number entered is not valid on the eCRF (see the raw-data "
-                                     "finding); the arm cannot be looked up in the unblinded list",
-                                     site=dm.at[i, "_SITEID"], subjid=dm.at[i, "_SUBJECTKEY"]))
-            code, name = pd.NA, pd.NA
-        elif rn in arm_of:
-            code, name = arm_of[rn], study.arms[arm_of[rn]].arm
-        else:
-            ctx.findings.add(Finding(ERROR, "RAND-NOT-LISTED", dm.at[i, "_SRCFILE"], dm.at[i, "_SRCREC"],
-                                     study.reference_dates.randomization_number,
-                                     "randomization number is not in the unblinded list", value=rn,
-                                     site=dm.at[i, "_SITEID"], subjid=dm.at[i, "_SUBJECTKEY"]))
-            code, name = pd.NA, pd.NA
-        if treated:
-            out.loc[i] = [code, name, code, name, pd.NA]
-        else:
-            out.loc[i] = [code, name, pd.NA, pd.NA, "ASSIGNED, NOT TREATED"]
-    return out
+    rn = randno.reindex(dm.index).astype("string")
+    has_number = (rn.fillna("") != "").to_numpy()
+    screen_failure = ~entered.reindex(dm.index, fill_value=False).astype(bool).to_numpy() & ~has_number
+    treated = dm["RFXSTDTC"].map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+    code = pd.Series(pd.NA, index=dm.index, dtype="string")
+    if ctx.blinded:
+        code[~screen_failure] = study.blinded.armcd
+        name = pd.Series(pd.NA, index=dm.index, dtype="string")
+        name[~screen_failure] = study.blinded.arm
+    else:
+        listed = has_number & rn.isin(list(arm_of)).to_numpy()
+        code = rn.where(listed).map(arm_of).astype("string")
+        name = code.map({c: a.arm for c, a in study.arms.items()}).astype("string")
+        _report_unresolved_arms(ctx, dm, rn, ~screen_failure & ~has_number, ~screen_failure & has_number & ~listed)
+    randomized_untreated = ~screen_failure & ~treated
+    return pd.DataFrame({
+        "ARMCD": code, "ARM": name, "ACTARMCD": code.where(treated), "ACTARM": name.where(treated),
+        "ARMNRS": pd.Series(pd.NA, index=dm.index, dtype="string").mask(
+            screen_failure, study.screen_failure.armnrs).mask(randomized_untreated, "ASSIGNED, NOT TREATED"),
+    }, index=dm.index).astype("string")
+
+
+def _report_unresolved_arms(ctx: BuildContext, dm: pd.DataFrame, rn: pd.Series, invalid, not_listed) -> None:
+    """RAND-NUMBER-INVALID and RAND-NOT-LISTED of an unblinded build: only the subjects concerned are visited."""
+    item = ctx.study.reference_dates.randomization_number
+    for i in dm.index[invalid]:
+        ctx.findings.add(Finding(ERROR, "RAND-NUMBER-INVALID", dm.at[i, "_SRCFILE"], dm.at[i, "_SRCREC"], item,
+                                 "the randomization number entered is not valid on the eCRF (see the raw-data "
+                                 "finding); the arm cannot be looked up in the unblinded list",
+                                 site=dm.at[i, "_SITEID"], subjid=dm.at[i, "_SUBJECTKEY"]))
+    for i in dm.index[not_listed]:
+        ctx.findings.add(Finding(ERROR, "RAND-NOT-LISTED", dm.at[i, "_SRCFILE"], dm.at[i, "_SRCREC"], item,
+                                 "randomization number is not in the unblinded list", value=rn[i],
+                                 site=dm.at[i, "_SITEID"], subjid=dm.at[i, "_SUBJECTKEY"]))
 
 
 def derive_country(ctx: BuildContext, siteid: pd.Series) -> pd.Series:

@@ -121,9 +121,9 @@ class RecordMapper:
         if alg == "text":
             return self._redacted(rows, col, rule)
         if alg == "decode":
-            return col.map(lambda v: self.meta.decode(items[0], v) if isinstance(v, str) else pd.NA).astype("string")
+            return self._decoded(col, items[0])
         if alg == "decode_other":
-            decoded = col.map(lambda v: self.meta.decode(items[0], v) if isinstance(v, str) else pd.NA).astype("string")
+            decoded = self._decoded(col, items[0])
             other = self._redacted(rows, self._col(rows, items[1]), rule)
             return other.where(other.notna() & (other != ""), decoded)
         if alg == "ct":
@@ -136,9 +136,13 @@ class RecordMapper:
             return rows[item].astype("string")
         return pd.Series(pd.NA, index=rows.index, dtype="string")
 
+    def _decoded(self, col: pd.Series, item: str) -> pd.Series:
+        """The coded values of `item` decoded by the eCRF metadata, each distinct code once."""
+        return col.map({v: self.meta.decode(item, v) for v in col.dropna().unique()}).astype("string")
+
     def _ct(self, rows: pd.DataFrame, col: pd.Series, rule: VariableRule) -> pd.Series:
         mapping = self.spec.codelists[rule.codelist]
-        mapped = col.map(lambda v: mapping.get(v, pd.NA) if isinstance(v, str) else pd.NA).astype("string")
+        mapped = col.map({v: mapping.get(v, pd.NA) for v in col.dropna().unique()}).astype("string")
         for i in col[col.notna() & mapped.isna()].index:
             self.findings.add(Finding(
                 severity=ERROR, rule="SPEC-CT-UNMAPPED", source=rows.at[i, "_SRCFILE"], record=rows.at[i, "_SRCREC"],

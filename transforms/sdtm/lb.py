@@ -1,6 +1,7 @@
 """LB records from the sites' staged LIS results: linked by MRN, mapped by each site's lab map."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from transforms.cdisc.findings import ERROR, WARNING, Finding
@@ -10,6 +11,9 @@ from transforms.privacy.lab import protect_lab_rows
 from transforms.sdtm.context import BuildContext
 
 NOT_DONE = "NOT DONE"  # CT ND (Not Done), the only term of LBSTAT
+RESULT_KEYS = ["TEST", "RESULT", "UNIT", "RANGE_LOW", "RANGE_HIGH"]  # what an LB result's qualifiers depend on
+QUALIFIERS = ["LBORRES", "LBORRESU", "LBORNRLO", "LBORNRHI", "LBSTRESC", "LBSTRESN", "LBSTRESU", "LBSTNRLO",
+              "LBSTNRHI", "LBNRIND"]
 
 
 def subject_by_mrn(ctx: BuildContext) -> dict[tuple[str, str], str]:
@@ -38,7 +42,8 @@ def lab_records(ctx: BuildContext, site: str, labs: pd.DataFrame) -> pd.DataFram
     cancelled = set(status.cancelled) if status else set()
     link = subject_by_mrn(ctx)
     labs = labs.copy()
-    labs["SUBJ"] = [link.get((site, m.strip() if isinstance(m, str) else "")) for m in labs["MRN"]]
+    of_site = {mrn: subj for (s, mrn), subj in link.items() if s == site}
+    labs["SUBJ"] = labs["MRN"].str.strip().fillna("").map(of_site).to_numpy(dtype=object)
     labs = protect_lab_rows(labs, study.study_id, ctx.scrubber, site, ctx.findings)  # privacy: SPECID, RESULT
     orphans = labs[labs["SUBJ"].isna()]
     for (src, spec), grp in orphans.groupby(["SRCFILE", "SPECID"], sort=True):
@@ -49,10 +54,39 @@ def lab_records(ctx: BuildContext, site: str, labs: pd.DataFrame) -> pd.DataFram
                                  site=site, domain="LB", key=f"specimen {spec}"))
     labs = labs[labs["SUBJ"].notna()].drop(columns=["MRN"])  # the MRN stops here
     check_reused_specimens(ctx, site, labs)
-    rows = [lab_record(ctx, site, tests[r.TEST], r, r.STATUS in cancelled) for r in labs.itertuples(index=False)]
-    df = pd.DataFrame(rows)
-    if df.empty:
-        return df
+    if labs.empty:
+        return pd.DataFrame()
+    labs = labs.reset_index(drop=True)
+    unknown = labs.loc[~labs["TEST"].isin(list(tests)), "TEST"]
+    if len(unknown):
+        raise KeyError(unknown.iloc[0])
+    q = labs[RESULT_KEYS].merge(result_qualifiers(study, tests, labs[RESULT_KEYS]), how="left", on=RESULT_KEYS)
+    is_cancelled = labs["STATUS"].isin(list(cancelled)).to_numpy()
+    reason = q["_REASON"].to_numpy(dtype=object, copy=True)
+    reason[is_cancelled] = study.lab_cancelled_reason
+    # SDTMIG 3.4 LB: a test not done has no result, no unit and no range; the reason says why.
+    not_done = is_cancelled | pd.notna(reason)
+    record = ("line " + labs["SRCLINE"].astype(str) + ", specimen " + labs["SPECID"].astype(str)
+              ).to_numpy(dtype=object)
+    report_result_findings(ctx, site, labs[~not_done], q[~not_done], record[~not_done])
+    per_test = {name: labs["TEST"].map({k: getattr(t, name) for k, t in tests.items()}).to_numpy(dtype=object)
+                for name in ("lbtestcd", "lbtest", "lbcat", "lbspec")}
+    n = len(labs)
+    columns = {
+        "_SUBJECTKEY": labs["SUBJ"].to_numpy(dtype=object), "_SITEID": [site] * n, "_EVENTOID": [""] * n,
+        "_EVENTREPEAT": [""] * n, "_RECORD": ["LAB"] * n, "_SRCFILE": labs["SRCFILE"].to_numpy(dtype=object),
+        "_SRCREC": record, "LBTESTCD": per_test["lbtestcd"], "LBTEST": per_test["lbtest"],
+        "LBCAT": per_test["lbcat"], "LBSPEC": per_test["lbspec"], "LBREFID": labs["SPECID"].to_numpy(dtype=object),
+    }
+    for c in QUALIFIERS:
+        values = q[c].to_numpy(dtype=object, copy=True)
+        values[not_done] = None
+        columns[c] = values
+    columns["LBSTAT"] = pd.Series(NOT_DONE, index=labs.index).where(not_done).to_numpy(dtype=object)
+    columns["LBREASND"] = pd.Series(reason).where(not_done).to_numpy(dtype=object)
+    columns["LBDTC"] = labs["COLLDTC"].to_numpy(dtype=object)
+    # Typed as the row dicts were: text columns str, all-null columns object.
+    df = pd.DataFrame({c: np.asarray(v, dtype=object) for c, v in columns.items()}).infer_objects()
     for c in ("LBSTRESN", "LBSTNRLO", "LBSTNRHI"):
         df[c] = df[c].astype("Float64")
     return df
@@ -67,54 +101,59 @@ def derive_reason_not_done(study: StudyConfig, result: str, cancelled: bool) -> 
     return study.lab_result_text.get(result.strip())
 
 
-def lab_record(ctx: BuildContext, site: str, t: LabTest, r, cancelled: bool) -> dict:
-    """One LB record from one current LIS row: a result in original and standard units, or NOT DONE."""
-    record = f"line {r.SRCLINE}, specimen {r.SPECID}"
-    row = {
-        "_SUBJECTKEY": r.SUBJ, "_SITEID": site, "_EVENTOID": "", "_EVENTREPEAT": "", "_RECORD": "LAB",
-        "_SRCFILE": r.SRCFILE, "_SRCREC": record,
-        "LBTESTCD": t.lbtestcd, "LBTEST": t.lbtest, "LBCAT": t.lbcat, "LBSPEC": t.lbspec, "LBREFID": r.SPECID,
-        "LBORRES": None, "LBORRESU": None, "LBORNRLO": None, "LBORNRHI": None, "LBSTRESC": None,
-        "LBSTRESN": None, "LBSTRESU": None, "LBSTNRLO": None, "LBSTNRHI": None, "LBNRIND": None,
-        "LBSTAT": None, "LBREASND": None, "LBDTC": r.COLLDTC,
-    }
-    reason = derive_reason_not_done(ctx.study, r.RESULT if isinstance(r.RESULT, str) else "", cancelled)
-    if cancelled or reason is not None:
-        # SDTMIG 3.4 LB: a test not done has no result, no unit and no range; the reason says why.
-        return row | {"LBSTAT": NOT_DONE, "LBREASND": reason}
-    return row | lab_result(ctx, site, t, r, record)
+def result_qualifiers(study: StudyConfig, tests: dict[str, LabTest], results: pd.DataFrame) -> pd.DataFrame:
+    """RESULT_KEYS plus the qualifiers of LB, _UNIT_OK, _IS_RESULT and _REASON (of a result no measurement).
+
+    Each distinct (test, result, unit, range) is worked out once: LIS results repeat across thousands of rows.
+    """
+    distinct = results.drop_duplicates().reset_index(drop=True)
+    rows = [lab_result(study, tests[t], r, u, lo, hi) for t, r, u, lo, hi in
+            zip(*(distinct[k] for k in RESULT_KEYS), strict=True)]
+    return pd.concat([distinct, pd.DataFrame(rows, columns=[*QUALIFIERS, "_UNIT_OK", "_IS_RESULT", "_REASON"],
+                                             dtype=object)], axis=1)
 
 
-def lab_result(ctx: BuildContext, site: str, t: LabTest, r, record: str) -> dict:
+def lab_result(study: StudyConfig, t: LabTest, result, unit_text, range_low, range_high) -> dict:
     """The result qualifiers of one LIS result: as reported, in standard units, and against the lab's range."""
-    study = ctx.study
-    unit = study.unit_aliases.get(r.UNIT, r.UNIT) or None
+    reason = derive_reason_not_done(study, result if isinstance(result, str) else "", False)
+    unit = study.unit_aliases.get(unit_text, unit_text) or None
     unit_ok = (unit or None) == t.local_unit
-    if not unit_ok:
-        ctx.findings.add(Finding(ERROR, "LIS-UNIT", r.SRCFILE, record, "unit",
-                                 f"unit for {t.lbtestcd} is not the expected {t.local_unit or '(none)'}; "
-                                 "result kept unconverted", value=r.UNIT, site=site, subjid=r.SUBJ, domain="LB"))
-    stresc, stresn = standardize_result(r.RESULT, t.factor) if unit_ok else (None, None)
-    is_result = is_measured(r.RESULT)
+    is_result = isinstance(result, str) and is_measured(result)
+    stresc, stresn = standardize_result(result, t.factor) if unit_ok else (None, None)
     if not is_result:
         # Neither a number, a limit nor a known comment: kept as text until the site says what it is.
-        stresc = r.RESULT
-        ctx.findings.add(Finding(WARNING, "LIS-RESULT-TEXT", r.SRCFILE, record, "result",
-                                 "result is neither a number nor a known comment", value=r.RESULT,
-                                 site=site, subjid=r.SUBJ, domain="LB"))
-    lo = parse_number(r.RANGE_LOW) if unit_ok and is_result else None
+        stresc = result
+    lo = parse_number(range_low) if unit_ok and is_result else None
     # A range printed as an upper limit only ("<7") has no low end.
-    hi = parse_number(r.RANGE_HIGH) if unit_ok and is_result else None
+    hi = parse_number(range_high) if unit_ok and is_result else None
     if unit_ok and is_result and hi is None:
-        hi = parse_range(r.RANGE_HIGH)[1]
+        hi = parse_range(range_high)[1]
     stnrlo = round(lo * t.factor, 6) if lo is not None else None
     stnrhi = round(hi * t.factor, 6) if hi is not None else None
     return {
-        "LBORRES": r.RESULT, "LBORRESU": unit, "LBORNRLO": (r.RANGE_LOW or None) if is_result else None,
-        "LBORNRHI": (r.RANGE_HIGH or None) if is_result else None,
+        "LBORRES": result, "LBORRESU": unit, "LBORNRLO": (range_low or None) if is_result else None,
+        "LBORNRHI": (range_high or None) if is_result else None,
         "LBSTRESC": stresc, "LBSTRESN": stresn, "LBSTRESU": t.lbstresu if unit_ok else None,
         "LBSTNRLO": stnrlo, "LBSTNRHI": stnrhi, "LBNRIND": nrind(stresn, stresc, stnrlo, stnrhi),
+        "_UNIT_OK": unit_ok, "_IS_RESULT": is_result, "_REASON": reason,
     }
+
+
+def report_result_findings(ctx: BuildContext, site: str, labs: pd.DataFrame, q: pd.DataFrame, record) -> None:
+    """LIS-UNIT and LIS-RESULT-TEXT of the results (rows not done excluded); only rows that raise one are visited."""
+    tests = ctx.study.lab_tests(site)
+    unit_ok, is_result = q["_UNIT_OK"].to_numpy(dtype=bool), q["_IS_RESULT"].to_numpy(dtype=bool)
+    for i in (~unit_ok | ~is_result).nonzero()[0]:
+        r, t = labs.iloc[i], tests[labs["TEST"].iloc[i]]
+        if not unit_ok[i]:
+            ctx.findings.add(Finding(ERROR, "LIS-UNIT", r["SRCFILE"], record[i], "unit",
+                                     f"unit for {t.lbtestcd} is not the expected {t.local_unit or '(none)'}; "
+                                     "result kept unconverted", value=r["UNIT"], site=site, subjid=r["SUBJ"],
+                                     domain="LB"))
+        if not is_result[i]:
+            ctx.findings.add(Finding(WARNING, "LIS-RESULT-TEXT", r["SRCFILE"], record[i], "result",
+                                     "result is neither a number nor a known comment", value=r["RESULT"],
+                                     site=site, subjid=r["SUBJ"], domain="LB"))
 
 
 def check_reused_specimens(ctx: BuildContext, site: str, labs: pd.DataFrame) -> None:

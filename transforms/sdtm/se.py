@@ -56,12 +56,12 @@ def element_spans(rficdtc: str | None, first_visit: str | None, rfxstdtc: str | 
 def _item_sources(ctx: BuildContext, item: str) -> dict[tuple[str, str], tuple[str, str]]:
     """(SUBJECTKEY, value) -> (source file, record) of an eCRF item, for lineage."""
     items = ctx.items[(ctx.items["ITEMOID"] == item) & ctx.items["VALID"]]
-    out: dict[tuple[str, str], tuple[str, str]] = {}
-    for r in items.sort_values(["SUBJECTKEY", "SRCLINE"]).itertuples():
-        rec = (f"SubjectKey={r.SUBJECTKEY} {r.EVENTOID}[{r.EVENTREPEAT}]/{r.FORMOID}/{r.IGOID}[{r.IGREPEAT}]"
-               f"/{item} (line {r.SRCLINE})")
-        out.setdefault((r.SUBJECTKEY, r.VALUE), (r.SRCFILE, rec))
-    return out
+    first = items.sort_values(["SUBJECTKEY", "SRCLINE"]).drop_duplicates(["SUBJECTKEY", "VALUE"], keep="first")
+    rec = ("SubjectKey=" + first["SUBJECTKEY"] + " " + first["EVENTOID"] + "[" + first["EVENTREPEAT"] + "]/"
+           + first["FORMOID"] + "/" + first["IGOID"] + "[" + first["IGREPEAT"] + f"]/{item} (line "
+           + first["SRCLINE"].astype(str) + ")")
+    return dict(zip(zip(first["SUBJECTKEY"], first["VALUE"], strict=True),
+                    zip(first["SRCFILE"], rec, strict=True), strict=True))
 
 
 def build_se(ctx: BuildContext) -> pd.DataFrame:

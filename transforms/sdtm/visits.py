@@ -15,7 +15,8 @@ def edc_visit_dates(items: pd.DataFrame, study: StudyConfig) -> pd.DataFrame:
     date_items = {(v.event_oid, i) for v in study.visits for i in v.date_items}
     sub = items[items["VALID"] & items["EVENTOID"].isin(planned)].copy()
     keys = ["SUBJECTKEY", "SITEID", "EVENTOID", "EVENTREPEAT"]
-    sub["_IS_DATE"] = [(e, i) in date_items for e, i in zip(sub["EVENTOID"], sub["ITEMOID"], strict=True)]
+    sub["_IS_DATE"] = pd.MultiIndex.from_arrays([sub["EVENTOID"].astype(object), sub["ITEMOID"].astype(object)]).isin(
+        list(date_items)) if len(date_items) else False
     dated = sub[sub["_IS_DATE"]].copy()
     dated["_DATE"] = dated["VALUE"].str.slice(0, 10)
     dated = dated[dated["_DATE"].str.fullmatch(r"\d{4}-\d{2}-\d{2}")]
@@ -37,9 +38,13 @@ def number_visits(edc: pd.DataFrame, lab_dates: pd.DataFrame, study: StudyConfig
     unscheduled_name = next((v.visit for v in study.visits if v.visitnum is None), "UNSCHEDULED")
     rows = edc.copy()
     rows["LABDATE"] = pd.NA
-    known = set(zip(rows["SUBJECTKEY"], rows["SVSTDTC"].fillna(""), strict=True)) | set(
-        zip(rows["SUBJECTKEY"], rows["SVENDTC"].fillna(""), strict=True))
-    extra = lab_dates[[(s, d) not in known for s, d in zip(lab_dates["SUBJECTKEY"], lab_dates["LABDATE"], strict=True)]]
+    dates = pd.concat([rows["SVSTDTC"].fillna(""), rows["SVENDTC"].fillna("")])
+    known = pd.MultiIndex.from_arrays([pd.concat([rows["SUBJECTKEY"], rows["SUBJECTKEY"]]).astype(object),
+                                       dates.astype(object)])
+    # A sample without a date is on no visit date (the eCRF side holds "" for a missing one).
+    on_visit = lab_dates["LABDATE"].notna().to_numpy() & pd.MultiIndex.from_arrays(
+        [lab_dates["SUBJECTKEY"].astype(object), lab_dates["LABDATE"].astype(object)]).isin(known)
+    extra = lab_dates[~on_visit]
     extra = extra.drop_duplicates(["SUBJECTKEY", "LABDATE"]).assign(
         EVENTOID="", EVENTREPEAT="", SVSTDTC=extra["LABDATE"] if len(extra) else pd.Series(dtype="string"),
         SVENDTC=extra["LABDATE"] if len(extra) else pd.Series(dtype="string"),
@@ -49,55 +54,79 @@ def number_visits(edc: pd.DataFrame, lab_dates: pd.DataFrame, study: StudyConfig
     rows["VISIT"] = [planned[e].visit if e in planned else None for e in rows["EVENTOID"]]
     rows["VISITDY"] = [planned[e].visitdy if e in planned else None for e in rows["EVENTOID"]]
     rows["SVUPDES"] = None
-    out = []
-    for _, subj in rows.groupby("SUBJECTKEY", sort=True):
-        subj = subj.sort_values(["SVSTDTC", "VISITNUM", "EVENTREPEAT"], na_position="last", kind="stable")
-        current, k = 0.0, 0
-        for idx, r in subj.iterrows():
-            if pd.notna(r["VISITNUM"]):
-                if r["VISITNUM"] >= current:
-                    current, k = r["VISITNUM"], 0
-                continue
-            k += 1
-            num = round(current + 0.01 * k, 2)
-            subj.at[idx, "VISITNUM"] = num
-            subj.at[idx, "VISIT"] = f"{unscheduled_name} {num:.2f}"
-            subj.at[idx, "SVUPDES"] = ("Unscheduled visit" if r["EVENTOID"] else "Laboratory sample outside a visit")
-        out.append(subj)
-    result = pd.concat(out, ignore_index=True) if out else rows
+    rows = rows[rows["SUBJECTKEY"].notna()]
+    result = rows.sort_values(["SUBJECTKEY", "SVSTDTC", "VISITNUM", "EVENTREPEAT"], na_position="last",
+                              kind="stable").reset_index(drop=True)
+    _number_unscheduled(result, unscheduled_name)
     result["VISITNUM"] = result["VISITNUM"].astype("Float64")
     result["VISITDY"] = result["VISITDY"].astype("Int64")
     return result[VISIT_COLUMNS].reset_index(drop=True)
 
 
-def visit_of_event(visits: pd.DataFrame) -> dict[tuple[str, str, str], tuple[float, str]]:
-    """(subject, event, repeat) -> (VISITNUM, VISIT)."""
+def _number_unscheduled(rows: pd.DataFrame, unscheduled_name: str) -> None:
+    """Number in place the visits without VISITNUM of rows sorted by subject and date.
+
+    Each subject's k-th unscheduled visit after a scheduled one is that visit's number + 0.01 k; a
+    scheduled visit numbered below an earlier one (out of order) neither restarts k nor is the base.
+    """
+    num = pd.to_numeric(rows["VISITNUM"], errors="coerce").astype("float64")
+    subject = rows["SUBJECTKEY"]
+    scheduled = num.notna()
+    # The highest number seen so far in the subject, before this row (0 at the subject's start).
+    running = num.fillna(0.0).clip(lower=0.0).groupby(subject, sort=False).cummax()
+    before = running.groupby(subject, sort=False).shift(1).fillna(0.0)
+    restarts = scheduled & (num >= before)
+    block = restarts.astype("int64").groupby(subject, sort=False).cumsum()
+    unscheduled = ~scheduled
+    k = unscheduled.astype("int64").groupby([subject, block], sort=False).cumsum()
+    value = (before + 0.01 * k)[unscheduled]
+    rounded = value.map({v: round(v, 2) for v in pd.unique(value)})
+    rows.loc[unscheduled, "VISITNUM"] = rounded
+    rows.loc[unscheduled, "VISIT"] = rounded.map({v: f"{unscheduled_name} {v:.2f}" for v in pd.unique(rounded)})
+    of_event = rows.loc[unscheduled, "EVENTOID"].fillna("") != ""
+    rows.loc[unscheduled, "SVUPDES"] = of_event.map({True: "Unscheduled visit",
+                                                     False: "Laboratory sample outside a visit"})
+
+
+def _event_visits(visits: pd.DataFrame) -> pd.DataFrame:
+    """SUBJECTKEY, EVENTOID, EVENTREPEAT -> VISITNUM, VISIT (one row per event instance, the last one wins)."""
+    keys = ["SUBJECTKEY", "EVENTOID", "EVENTREPEAT"]
     v = visits[visits["EVENTOID"] != ""]
-    return {(s, e, r): (n, name) for s, e, r, n, name in
-            zip(v["SUBJECTKEY"], v["EVENTOID"], v["EVENTREPEAT"], v["VISITNUM"], v["VISIT"], strict=True)}
+    return v.drop_duplicates(keys, keep="last")[[*keys, "VISITNUM", "VISIT"]]
 
 
-def visit_of_date(visits: pd.DataFrame) -> dict[tuple[str, str], tuple[float, str]]:
-    """(subject, date) -> (VISITNUM, VISIT): the visit on that date, a scheduled one first."""
-    lookup: dict[tuple[str, str], tuple[float, str]] = {}
-    ordered = visits.sort_values(["SUBJECTKEY", "VISITNUM"], kind="stable")
-    for s, st, en, n, name in zip(ordered["SUBJECTKEY"], ordered["SVSTDTC"], ordered["SVENDTC"],
-                                  ordered["VISITNUM"], ordered["VISIT"], strict=True):
-        for d in {st, en}:
-            if isinstance(d, str):
-                lookup.setdefault((s, d), (n, name))
-    return lookup
+def _date_visits(visits: pd.DataFrame) -> pd.DataFrame:
+    """SUBJECTKEY, DATE -> VISITNUM, VISIT: the visit on that date (its start or end), a scheduled one first."""
+    ordered = visits.sort_values(["SUBJECTKEY", "VISITNUM"], kind="stable").reset_index(drop=True)
+    ends = [ordered[["SUBJECTKEY", c, "VISITNUM", "VISIT"]].rename(columns={c: "DATE"}).assign(_POS=ordered.index)
+            for c in ("SVSTDTC", "SVENDTC")]
+    both = pd.concat(ends, ignore_index=True).sort_values("_POS", kind="stable")
+    both = both[both["DATE"].notna()]
+    return both.drop_duplicates(["SUBJECTKEY", "DATE"], keep="first").drop(columns="_POS")
 
 
 def derive_visit(df: pd.DataFrame, domain: str, visits: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """VISITNUM and VISIT of each record: its eCRF event, or for a record of no event (a lab sample) its date."""
-    by_event, by_date = visit_of_event(visits), visit_of_date(visits)
+    keys = ["SUBJECTKEY", "EVENTOID", "EVENTREPEAT"]
+    records = pd.DataFrame({k: df[f"_{k}"].astype(object).to_numpy() for k in keys})
+    events = _event_visits(visits)
+    hit = records.merge(events.astype({k: object for k in keys}), how="left", on=keys, indicator=True)
+    visitnum = hit["VISITNUM"].astype("Float64")
+    visit = hit["VISIT"].astype("string")
+    found = hit.pop("_merge") == "both"
     dtc_col = next((c for c in (f"{domain}DTC", f"{domain}STDTC") if c in df), None)
-    found = []
-    for i in df.index:
-        hit = by_event.get((df.at[i, "_SUBJECTKEY"], df.at[i, "_EVENTOID"], df.at[i, "_EVENTREPEAT"]))
+    if dtc_col:
         # Only records that come from no eCRF visit (laboratory samples) are placed by date.
-        if hit is None and not df.at[i, "_EVENTOID"] and dtc_col and isinstance(df.at[i, dtc_col], str):
-            hit = by_date.get((df.at[i, "_SUBJECTKEY"], df.at[i, dtc_col][:10]))
-        found.append(hit or (None, None))
-    return (pd.Series([f[0] for f in found], dtype="Float64"), pd.Series([f[1] for f in found], dtype="string"))
+        dtc = df[dtc_col]
+        is_text = dtc.notna() if isinstance(dtc.dtype, pd.StringDtype) else dtc.map(lambda v: isinstance(v, str))
+        by_date = (~found).to_numpy() & (records["EVENTOID"] == "").to_numpy() & is_text.to_numpy()
+        dtc = dtc.astype(object)
+        if by_date.any():
+            wanted = pd.DataFrame({"SUBJECTKEY": records["SUBJECTKEY"].to_numpy()[by_date],
+                                   "DATE": dtc.to_numpy()[by_date]})
+            wanted["DATE"] = wanted["DATE"].str.slice(0, 10)
+            dates = _date_visits(visits).astype({"SUBJECTKEY": object, "DATE": object})
+            on_date = wanted.merge(dates, how="left", on=["SUBJECTKEY", "DATE"])
+            visitnum[by_date] = on_date["VISITNUM"].astype("Float64").to_numpy()
+            visit[by_date] = on_date["VISIT"].astype("string").to_numpy()
+    return visitnum, visit
