@@ -164,3 +164,13 @@ def test_every_dataset_of_a_release_round_trips(study, examples, tmp_path):
                 pd.testing.assert_series_equal(got[col], expected[col].astype("float64"), check_names=False)
             else:
                 assert got[col].tolist() == expected[col].fillna("").tolist(), (name, col)
+
+
+def test_text_bytes_are_counted_in_utf8():
+    # é is 2 bytes in UTF-8, 中 3 and a 1: the XPT 200-byte limit is on bytes, not characters.
+    import pandas as pd
+
+    from transforms.publish.xpt import XPT_ENCODING, _byte_len
+
+    assert XPT_ENCODING == "utf-8"
+    assert _byte_len(pd.Series(["é中a", "", "x" * 201], dtype=object, index=[5, 6, 7])).to_dict() == {5: 6, 6: 0, 7: 201}

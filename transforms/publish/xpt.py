@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pyreadstat
 
@@ -110,7 +112,10 @@ def _chars_fitting(text: str, limit: int) -> int:
 
 
 def _byte_len(s: pd.Series) -> pd.Series:
-    return s.map(lambda v: len(v.encode(XPT_ENCODING)))
+    # Arrow strings are UTF-8 (XPT_ENCODING): their binary length is the XPT byte count, without
+    # one Python encode per cell (10 M cells at 2,000 subjects).
+    lengths = pc.binary_length(pa.array(s.to_numpy(dtype=object), type=pa.string()))
+    return pd.Series(lengths.to_numpy(zero_copy_only=False), index=s.index, dtype="int64")
 
 
 def _splittable(name: str, domain: str) -> bool:
