@@ -169,3 +169,10 @@ def test_values_stripped_ranges_split_blank_lines_skipped(study, tmp_path):
     assert rows["REPORTDTC"] == ["2018-01-05T10:30", "2018-01-05T10:30", "2018-01-05T09:30"]
     assert rows["SITEID"] == ["SITE01"] * 3 and rows["SRCFILE"] == [f.name] * 3
     assert "NAME" not in rows and names == {("0010000001", "张三")}
+
+
+def test_whitespace_stripped_is_what_str_strip_strips():
+    # Python's own definition (str.isspace over every code point), not a list copied from the code.
+    from transforms.ingest.lab import WHITESPACE
+
+    assert set(WHITESPACE) == {c for c in map(chr, range(0x110000)) if c.isspace()}

@@ -57,9 +57,9 @@ def lab_records(ctx: BuildContext, site: str, labs: pd.DataFrame) -> pd.DataFram
     if labs.empty:
         return pd.DataFrame()
     labs = labs.reset_index(drop=True)
-    unknown = labs.loc[~labs["TEST"].isin(list(tests)), "TEST"]
-    if len(unknown):
-        raise KeyError(unknown.iloc[0])
+    if not labs["TEST"].isin(list(tests)).all():
+        # ingest keeps only the lab map's tests (the others are RAW-LIS-UNKNOWN-TEST findings): a broken step
+        raise RuntimeError(f"staged {site} LIS rows hold a test the lab map does not: staging is out of step")
     q = labs[RESULT_KEYS].merge(result_qualifiers(study, tests, labs[RESULT_KEYS]), how="left", on=RESULT_KEYS)
     is_cancelled = labs["STATUS"].isin(list(cancelled)).to_numpy()
     reason = q["_REASON"].to_numpy(dtype=object, copy=True)
