@@ -457,6 +457,13 @@ class Planter:
             "I.AETERM": "FATIGUE", "I.AESTDAT": f"{s.first_infusion:%Y}", "I.AEONGO": "Y", "I.AESEV": "1",
             "I.AESER": "N", "I.AEREL": "1", "I.AEACN": "1", "I.AEOUT": "3"})
 
+    # 9 ---------------------------------------------------------------------------------------------
+    def invalid_randno(self) -> None:
+        """A randomization number one character over the eCRF's length 4: still randomized, no arm."""
+        s = self.pick("invalid_randno", lambda s: _item(s.el, "I.RANDNO") is not None)
+        item = s.el.find(f".//{Q}ItemData[@ItemOID='I.RANDNO']")
+        item.set("Value", "R0" + item.get("Value")[1:])
+
     # 7 ---------------------------------------------------------------------------------------------
     def lab_at_infusion_minute(self) -> None:
         """Bilirubin, creatinine and INR collected at the first infusion's start minute, reported that day."""
@@ -508,5 +515,6 @@ def plant_edge_cases(src: Path, dst: Path) -> dict[str, str]:
     p.ae_ended_before_dosing()
     p.lab_at_infusion_minute()
     p.partial_dates()
+    p.invalid_randno()
     p.save()
     return dict(p.used)

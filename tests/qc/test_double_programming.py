@@ -69,6 +69,7 @@ def test_edge_cases_agree_with_the_qc_derivation(study, tmp_path):
     assert set(cases.values()) <= set(adsl.index)
     assert adsl.at[cases["ieyn_blank"], "PPROTFL"] == "N"
     assert adsl.at[cases["ieyn_no_with_no_criterion"], "PPROTFL"] == "N"
+    assert adsl.at[cases["invalid_randno"], "ITTFL"] == "Y"  # protocol: ITT = all randomized
     tte = pd.read_parquet(release / "adam" / "adtte.parquet").set_index(["SUBJID", "PARAMCD"])
     assert tte.at[(cases["death_after_transplant"], "DTH12"), "CNSR"] == 0
     assert tte.at[(cases["death_on_r85"], "DTH12"), "AVAL"] == 85
