@@ -26,7 +26,7 @@ HEADER01 = "病历号,姓名,标本号,采样时间,检验项目,结果,单位,�
 HEADER02 = "PatientID,AccessionNo,CollectedAt,TestCode,TestName,Result,Units,RefLow,RefHigh,Flag,Status,ResultedAt"
 CASES = {"specimen_reused_site01", "specimen_reused_site02", "ieyn_no_with_no_criterion", "ieyn_blank",
          "death_after_transplant", "death_on_r85", "ae_ended_before_dosing", "lab_at_infusion_minute",
-         "partial_dates"}
+         "partial_dates", "invalid_randno"}
 DATE_RE = {"date": r"\d{4}-\d{2}-\d{2}", "partialDate": r"\d{4}(-\d{2}(-\d{2})?)?",
            "datetime": r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?"}
 ROOT = Path(__file__).resolve().parents[2]
