@@ -212,3 +212,47 @@ def test_compound_key_results_are_scrubbed_and_escaped_at_every_leaf():
     hidden = redact_result({"expectation_config": {"meta": {"show_value": False}},
                             "result": {"observed_value": ["0010000001"]}}, Scrubber())["result"]
     assert hidden["observed_value"] == "(hidden)"
+
+
+def test_caseless_lookalikes_are_every_non_ascii_character_an_ascii_letter_matches():
+    import re
+    import sys
+
+    from transforms.privacy.scrub import CASELESS_ASCII_LOOKALIKES
+
+    letter = re.compile("[A-Za-z]", re.IGNORECASE)
+    scanned = {chr(cp) for cp in range(128, sys.maxunicode + 1)
+               if not 0xD800 <= cp <= 0xDFFF and letter.fullmatch(chr(cp))}
+    assert scanned == set(CASELESS_ASCII_LOOKALIKES)
+
+
+def test_matching_only_the_identifiers_a_text_can_hold_changes_no_scrub():
+    # The scrubber leaves out identifiers a text does not hold; against one regex of every
+    # identifier (what it stands for) the result must be the same on texts mixing case, width, overlaps,
+    # initials inside words, Chinese names and the characters an ASCII letter matches regardless of case.
+    import random
+    import re
+
+    from transforms.privacy.scrub import Scrubber
+
+    idents = ["ZWL", "LM", "ab", "A1234567", "0012345", "00123456", "Wang Fang", "wei li", "KS", "SK-0042",
+              "张伟", "李明华", "明华", "Li Ming"]
+    fast = Scrubber(idents)
+    every = re.compile("|".join(fast._parts))
+
+    class Reference(Scrubber):
+        def _identifier_pattern(self, norm):
+            return every
+
+    slow = Reference(idents)
+    pieces = [*idents, *(i.lower() for i in idents), *(i.swapcase() for i in idents), "ALLERGY", "LMN", " ", "-",
+              "x", "1", "9", "\u0131", "\u0130", "\u017f", "\u212a", "Ｗａｎｇ Ｆａｎｇ", "００１２３４５", "先生",
+              "wang", "fang", "A123456", "7"]
+    rng = random.Random(20261207)
+    hits = 0
+    for _ in range(4000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 8)))
+        got = fast.scrub(text)
+        assert got == slow.scrub(text), text
+        hits += bool(got[1])
+    assert 1000 < hits < 4000  # both texts with and without identifiers were tried

@@ -170,7 +170,7 @@ def test_text_bytes_are_counted_in_utf8():
     # é is 2 bytes in UTF-8, 中 3 and a 1: the XPT 200-byte limit is on bytes, not characters.
     import pandas as pd
 
-    from transforms.publish.xpt import XPT_ENCODING, _byte_len
+    from transforms.publish.xpt import XPT_ENCODING, byte_length
 
     assert XPT_ENCODING == "utf-8"
-    assert _byte_len(pd.Series(["é中a", "", "x" * 201], dtype=object, index=[5, 6, 7])).to_dict() == {5: 6, 6: 0, 7: 201}
+    assert byte_length(pd.Series(["é中a", "", "x" * 201], dtype=object, index=[5, 6, 7])).to_dict() == {5: 6, 6: 0, 7: 201}

@@ -96,3 +96,32 @@ def test_site_sheet_names_never_replace_another_sheet():
     names = [sheet_name(s, taken) for s in ("Sponsor", "A/1", "A:1", "x" * 40, "x" * 40 + "y", "")]
     assert names == ["Sponsor~2", "A_1", "A_1~2", "x" * 31, "x" * 29 + "~2", "site"]
     assert all(len(n) <= 31 for n in names)
+
+
+def test_workbook_bytes_depend_on_the_queries_and_the_data_cut_only(tmp_path, study, monkeypatch):
+    import datetime as dt
+    import zipfile
+    from types import SimpleNamespace
+
+    queries = build_queries(_findings(), None, "2019-03-26")
+    write_queries(queries, tmp_path / "a", study, "2019-03-26")
+
+    class Later(dt.datetime):  # the wall clock a year on: openpyxl stamps it unless the writer fixes it
+        @classmethod
+        def now(cls, tz=None):
+            return dt.datetime(2031, 5, 6, 7, 8, 9, tzinfo=tz)
+
+        @classmethod
+        def utcnow(cls):
+            return dt.datetime(2031, 5, 6, 7, 8, 9)
+
+    clock = SimpleNamespace(datetime=Later, timezone=dt.timezone, date=dt.date)
+    for module in ("openpyxl.packaging.core", "openpyxl.writer.excel"):
+        monkeypatch.setattr(f"{module}.datetime", clock)
+    write_queries(queries, tmp_path / "b", study, "2019-03-26")
+    first, second = (tmp_path / d / "queries.xlsx" for d in "ab")
+    assert first.read_bytes() == second.read_bytes()
+    with zipfile.ZipFile(first) as z:
+        core = z.read("docProps/core.xml").decode()
+        assert {i.date_time for i in z.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+    assert core.count("2019-03-26T00:00:00Z") == 2  # created and modified: the data cut

@@ -32,15 +32,17 @@ def is_y(flag: pd.Series) -> pd.Series:
 
 def derive_analysis_datetime(dtc: pd.Series) -> pd.DataFrame:
     """ADT and ADTM from ISO 8601 --DTC: ADTM only when a time was collected; partial dates give none."""
-    dates = [dtc_date(v) for v in dtc.tolist()]
-    times = [dtc_datetime(v) if dtc_date(v) is not None else None for v in dtc.tolist()]
-    return pd.DataFrame(
-        {
-            "ADT": pd.to_datetime(pd.Series(dates, index=dtc.index, dtype=object)).astype("datetime64[s]"),
-            "ADTM": pd.to_datetime(pd.Series(times, index=dtc.index, dtype=object)).astype("datetime64[s]"),
-        },
-        index=dtc.index,
-    )
+    # Each distinct text parsed once (a lab draw's time repeats on every test of the specimen); code -1
+    # (missing) takes the trailing None.
+    codes, uniques = pd.factorize(dtc, use_na_sentinel=True)
+    dates = [dtc_date(v) for v in uniques]
+    times = [dtc_datetime(v) if d is not None else None for v, d in zip(uniques, dates, strict=True)]
+
+    def column(values: list) -> np.ndarray:
+        parsed = pd.to_datetime(pd.Series([*values, None], dtype=object)).astype("datetime64[s]").to_numpy()
+        return parsed[codes]
+
+    return pd.DataFrame({"ADT": column(dates), "ADTM": column(times)}, index=dtc.index)
 
 
 def to_date(dtc: pd.Series) -> pd.Series:
@@ -93,12 +95,21 @@ def derive_change_from_baseline(aval: pd.Series, base: pd.Series, post: pd.Serie
 
 def derive_range_indicator(aval: pd.Series, lo: pd.Series, hi: pd.Series, avalc: pd.Series | None = None) -> pd.Series:
     """ANRIND (LOW/NORMAL/HIGH) against the analysis range; '<x'/'>x' results only when certain."""
-    text = avalc if avalc is not None else pd.Series(None, index=aval.index, dtype=object)
-    values = [
-        nrind(_float_or_none(a), c if isinstance(c, str) else None, _float_or_none(lo_), _float_or_none(hi_))
-        for a, c, lo_, hi_ in zip(aval.tolist(), text.tolist(), lo.tolist(), hi.tolist(), strict=True)
-    ]
-    return pd.Series(values, index=aval.index, dtype="string")
+    a, low, high = (pd.to_numeric(x).astype("Float64").to_numpy(dtype="float64", na_value=np.nan)
+                    for x in (aval, lo, hi))
+    ranged = ~np.isnan(low) | ~np.isnan(high)
+    numeric = ranged & ~np.isnan(a)
+    below = numeric & (a < low)  # comparisons with a missing limit are False
+    above = numeric & ~below & (a > high)
+    out = np.full(len(a), None, dtype=object)
+    out[below], out[above], out[numeric & ~below & ~above] = "LOW", "HIGH", "NORMAL"
+    if avalc is not None:
+        # A text result ('<0.5', '>1000') only where there is a range and no number: nrind row by row.
+        text = avalc.to_numpy(dtype=object)
+        for i in np.flatnonzero(ranged & ~numeric):
+            c = text[i]
+            out[i] = nrind(None, c if isinstance(c, str) else None, _float_or_none(low[i]), _float_or_none(high[i]))
+    return pd.Series(out, index=aval.index, dtype="string")
 
 
 def _float_or_none(x: object) -> float | None:

@@ -97,8 +97,8 @@ def derive_relative_day(adt: pd.Series, refdt: pd.Series) -> pd.Series:
     """ADaM --DY for datetime64 columns (ADT against a reference date such as TRTSDT): the study-day rule."""
     # An empty column arrives as object dtype; datetime64 keeps the subtraction defined.
     delta = (pd.to_datetime(adt).astype("datetime64[s]") - pd.to_datetime(refdt).astype("datetime64[s]")).dt.days
-    days = [None if pd.isna(d) else study_day_of_offset(int(d)) for d in delta.tolist()]
-    return pd.Series(days, index=adt.index, dtype="Int64")
+    after = pd.Series(delta.to_numpy(), index=adt.index).astype("Int64")
+    return after + (after >= 0).astype("Int64")  # study_day_of_offset: no Day 0
 
 
 # --- on or before a reference -------------------------------------------------------------------
@@ -121,6 +121,10 @@ def dtc_on_or_before(dtc: str | None, ref: str | None) -> bool | None:
 
 def derive_on_or_before(adt: pd.Series, adtm: pd.Series, ref_dt: pd.Series, ref_dtm: pd.Series) -> pd.Series:
     """is_on_or_before for datetime64 columns (ADT/ADTM against e.g. TRTSDT/TRTSDTM); unknown dates give NA."""
-    values = [is_on_or_before(*(None if pd.isna(v) else v for v in row))
-              for row in zip(adt.tolist(), adtm.tolist(), ref_dt.tolist(), ref_dtm.tolist(), strict=True)]
-    return pd.Series(values, index=adt.index, dtype="boolean")
+    day, moment, ref_day, ref_moment = (pd.to_datetime(c).to_numpy() for c in (adt, adtm, ref_dt, ref_dtm))
+    out = np.full(len(day), None, dtype=object)
+    by_date = pd.notna(day) & pd.notna(ref_day)
+    out[by_date] = (day[by_date] <= ref_day[by_date])
+    by_time = pd.notna(moment) & pd.notna(ref_moment)
+    out[by_time] = (moment[by_time] <= ref_moment[by_time])
+    return pd.Series(out, index=adt.index, dtype="boolean")

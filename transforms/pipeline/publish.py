@@ -166,7 +166,7 @@ def publish_core(release: Release, summary: dict | None) -> tuple[CoreResult | N
 def publish_queries(release: Release, findings: Findings) -> pd.DataFrame:
     """reports/queries.csv and .xlsx: this release's queries, carried over from the previous release's."""
     queries = build_queries(findings, read_previous_queries(release.previous), release.data_cut)
-    write_queries(queries, release.reports, release.study)
+    write_queries(queries, release.reports, release.study, release.data_cut)
     return queries
 
 

@@ -52,6 +52,9 @@ _ID_NUMBER = re.compile(r"(?i:\b(?:mrn|id|no|number|hospital\s+no)\s*[.:#：]?\s
                         r"|(?:病历号|住院号|身份证号?|门诊号)\s*[:：]?\s*[A-Za-z]{0,3}\d{4,}"
                         r"|(?<![0-9A-Za-z])[A-Za-z]{1,3}\d{6,}(?![0-9A-Za-z])")
 EXTRA_PATTERNS = {NAME: _NAME, DATE: _ANY_DATE, ADDRESS: _ADDRESS, ID_NUMBER: _ID_NUMBER}
+# The non-ASCII characters an ASCII letter matches when case is ignored (re.IGNORECASE on str): a text holding
+# one is matched against every identifier (tests/privacy scans all of Unicode for this list).
+CASELESS_ASCII_LOOKALIKES = frozenset("\u0130\u0131\u017f\u212a")
 _DATE_ONLY = re.compile(r"^(?:\d{4}[\s.\-/]\d{1,2}[\s.\-/]\d{1,2}|\d{1,2}[\s.\-/]\d{1,2}[\s.\-/]\d{4})$")
 
 
@@ -72,22 +75,61 @@ class Scrubber:
     def __init__(self, identifiers: Iterable[str] = (), extra: Iterable[str] = ()) -> None:
         idents = {unicodedata.normalize("NFKC", i).strip() for i in identifiers if isinstance(i, str)}
         idents = sorted((i for i in idents if len(i) >= 2), key=lambda i: (-len(i), i))
-        parts = []
-        for ident in idents:
+        parts: list[str] = []
+        # Identifiers by their text (as matched: exactly, or lower-cased where case does not count): a text is
+        # matched only against those it holds somewhere.
+        exact: dict[str, list[int]] = {}
+        folded: dict[str, list[int]] = {}
+        for n, ident in enumerate(idents):
             if ident.isascii() and ident.isalpha() and len(ident) <= 4:
                 # Initials: a whole upper-case word only, or "ALLERGY" would lose its "LL".
                 parts.append(rf"(?<![A-Za-z]){re.escape(ident.upper())}(?![A-Za-z])")
+                exact.setdefault(ident.upper(), []).append(n)
             elif ident.isascii():
                 # An MRN or a Latin name: not as part of a longer number or word.
                 parts.append(rf"(?i:(?<![0-9A-Za-z]){re.escape(ident)}(?![0-9A-Za-z]))")
+                folded.setdefault(ident.lower(), []).append(n)
             else:
                 parts.append(re.escape(ident))  # a Chinese name: no word boundaries in Chinese
-        self._identifiers = re.compile("|".join(parts)) if parts else None
+                exact.setdefault(ident, []).append(n)
+        self._parts, self._exact, self._folded = parts, exact, folded
+        self._lengths = sorted({len(k) for k in (*exact, *folded)})
+        self._every: re.Pattern[str] | None = None
+        self._subsets: dict[tuple[int, ...], re.Pattern[str]] = {}
         self.size = len(idents)
         unknown = set(extra) - set(EXTRA_PATTERNS)
         if unknown:
             raise ValueError(f"unknown scrubber kinds: {sorted(unknown)}")
         self._extra = [(EXTRA_PATTERNS[k], k) for k in EXTRA_PATTERNS if k in set(extra)]
+
+    def _identifier_pattern(self, norm: str) -> re.Pattern[str] | None:
+        """The alternation of the identifiers that can occur in `norm`, in the order of the full one; None if none can.
+
+        One regex of every identifier costs each text a pass per identifier (tens of thousands in a large
+        study); leaving out those the text does not hold anywhere changes no match.
+        """
+        if not self._parts:
+            return None
+        lowered = norm.lower()
+        if len(lowered) != len(norm) or not CASELESS_ASCII_LOOKALIKES.isdisjoint(norm):
+            if self._every is None:
+                self._every = re.compile("|".join(self._parts))
+            return self._every
+        found: set[int] = set()
+        for size in self._lengths:
+            for i in range(len(norm) - size + 1):
+                for hit in (self._exact.get(norm[i:i + size]), self._folded.get(lowered[i:i + size])):
+                    if hit:
+                        found.update(hit)
+        if not found:
+            return None
+        key = tuple(sorted(found))
+        pattern = self._subsets.get(key)
+        if pattern is None:
+            if len(self._subsets) >= 4096:
+                self._subsets.clear()
+            pattern = self._subsets[key] = re.compile("|".join(self._parts[n] for n in key))
+        return pattern
 
     def scrub(self, text: str) -> tuple[str, Counter[str]]:
         """`text` with every identifier replaced by [REDACTED]; and how many of each kind were removed."""
@@ -96,7 +138,7 @@ class Scrubber:
             return text, kinds
         norm, where = _normalised(text)
         spans: list[tuple[int, int, str]] = []
-        patterns = [(self._identifiers, IDENTIFIER), (_EMAIL, EMAIL), (_BIRTH_DATE, BIRTH_DATE),
+        patterns = [(self._identifier_pattern(norm), IDENTIFIER), (_EMAIL, EMAIL), (_BIRTH_DATE, BIRTH_DATE),
                     (_NATIONAL_ID, NATIONAL_ID), *self._extra, (_PHONE, PHONE)]
         for pattern, kind in patterns:
             if pattern is None:
@@ -175,8 +217,17 @@ def scrub_findings(findings, scrubber: Scrubber):
     from transforms.cdisc.findings import Findings
 
     out = Findings()
+    seen: dict[str, tuple] = {}  # messages and values repeat across thousands of findings: scrub each once
+
+    def scrub(text):
+        if not isinstance(text, str):
+            return scrubber.scrub(text)
+        if text not in seen:
+            seen[text] = scrubber.scrub(text)
+        return seen[text]
+
     for f in findings.items:
-        value, kinds = scrubber.scrub(f.value)
-        message, more = scrubber.scrub(f.message)
+        value, kinds = scrub(f.value)
+        message, more = scrub(f.message)
         out.add(replace(f, value=value, message=message) if kinds or more else f)
     return out

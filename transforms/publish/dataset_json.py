@@ -8,6 +8,8 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 import transforms
@@ -36,6 +38,16 @@ def _value(v: object) -> object:
     return v
 
 
+def _cells(col: pa.ChunkedArray) -> list:
+    """A column's cells as _value gives them, converted a whole column at a time where Arrow can."""
+    t = col.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t) or pa.types.is_boolean(t):
+        return col.to_pylist()
+    if pa.types.is_floating(t):
+        return pc.if_else(pc.is_nan(col), pa.scalar(None, t), col).to_pylist()
+    return [_value(v) for v in col.to_pylist()]
+
+
 def _column(ds: Dataset, v) -> dict:
     col: dict = {"itemOID": f"IT.{ds.name}.{v.name}", "name": v.name, "label": v.label or v.name,
                  "dataType": v.json_type}
@@ -53,8 +65,8 @@ def _column(ds: Dataset, v) -> dict:
 def dataset_json(ds: Dataset, desc: Description, study: StudyConfig, created: str) -> dict:
     """One dataset as a Dataset-JSON 1.1 object; `created` (the data cut) is its creation time."""
     table = pq.read_table(desc.folder / f"{ds.leaf.rsplit('.', 1)[0]}.parquet")
-    columns = [table[v.name].to_pylist() for v in ds.variables]
-    rows = [[_value(c[i]) for c in columns] for i in range(table.num_rows)]
+    columns = [_cells(table[v.name]) for v in ds.variables]
+    rows = [list(r) for r in zip(*columns, strict=True)] if columns else [[] for _ in range(table.num_rows)]
     return {
         "datasetJSONCreationDateTime": created,
         "datasetJSONVersion": DATASET_JSON_VERSION,

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -142,9 +144,8 @@ def _digits(values: list[float]) -> tuple[int, int]:
 def _typed(name: str, col: pa.ChunkedArray, has_xpt: bool) -> dict:
     """Define-XML and Dataset-JSON types, length and digits of a column, from its Arrow type and its values."""
     t = col.type
-    values = [v for v in col.to_pylist() if v is not None]
     if pa.types.is_string(t) or pa.types.is_large_string(t):
-        size = max((len(v.encode("utf-8")) for v in values), default=1) or 1
+        size = pc.max(pc.binary_length(col)).as_py() or 1  # UTF-8 bytes; an all-null column counts 1
         dtype = "datetime" if name.endswith("DTC") else "text"
         return {"data_type": dtype, "json_type": "string", "json_length": size,
                 "length": min(size, MAX_XPT_BYTES) if has_xpt else size}
@@ -155,9 +156,13 @@ def _typed(name: str, col: pa.ChunkedArray, has_xpt: bool) -> dict:
         return {"data_type": "integer", "json_type": "datetime", "length": 8, "json_length": None,
                 "display_format": "DATETIME20."}
     if pa.types.is_integer(t):
-        size = max((len(str(abs(int(v)))) for v in values), default=1)
+        # The widest integer is the smallest or the largest one.
+        ends = [v for v in pc.min_max(col).values() if v.is_valid]
+        size = max((len(str(abs(int(v.as_py())))) for v in ends), default=1)
         return {"data_type": "integer", "json_type": "integer", "length": size, "json_length": None}
-    total, after = _digits([float(v) for v in values if v == v])
+    # Results repeat: each distinct number is written out once.
+    distinct = pc.unique(col.drop_null()).to_pylist()
+    total, after = _digits([float(v) for v in distinct if v == v])
     return {"data_type": "float", "json_type": "double", "length": total, "json_length": None, "digits": after}
 
 
@@ -345,13 +350,11 @@ def _value_level(name: str, table: pa.Table, variables: list[Variable], has_xpt:
     label_of = {}
     for c, lab in zip(codes, labels, strict=True):
         label_of.setdefault(c, lab or c)
-    for v in variables:
-        if v.name not in results:
-            continue
-        for code in sorted(c for c in label_of if c is not None):
-            mask = pc.equal(table[by], code)
-            sub = table[v.name].filter(mask)
-            t = _typed(v.name, sub, has_xpt)
+    wanted = [v for v in variables if v.name in results]
+    for code in sorted(c for c in label_of if c is not None):
+        rows = table.filter(pc.equal(table[by], code))
+        for v in wanted:
+            t = _typed(v.name, rows[v.name], has_xpt)
             v.value_level.append(ValueLevel(by, code, label_of[code], t["data_type"], t["length"], t.get("digits")))
 
 
@@ -368,12 +371,7 @@ def _add_terms(desc: Description, key: str, table: pa.Table, column: str) -> str
     """
     decode_col = {"TESTCD": "TEST", "PARAMCD": "PARAM"}
     partner = next((column[: -len(s)] + d for s, d in decode_col.items() if column.endswith(s)), None)
-    values = table[column].to_pylist()
-    decodes = table[partner].to_pylist() if partner and partner in table.column_names else [None] * len(values)
-    used: dict[str, str | None] = {}
-    for value, decode in zip(values, decodes, strict=True):
-        if value is not None and value != "":
-            used.setdefault(str(value), decode)
+    used = _first_decodes(table, column, partner if partner in table.column_names else None)
     if not used:
         return None
     cl = desc.codelists.get(key)
@@ -389,6 +387,26 @@ def _add_terms(desc: Description, key: str, table: pa.Table, column: str) -> str
     for value, decode in used.items():
         cl.terms.setdefault(value, decode)
     return key
+
+
+def _first_decodes(table: pa.Table, column: str, partner: str | None) -> dict[str, str | None]:
+    """Each value a column uses (in order of first use) with the partner column's decode on its first row."""
+    col = table[column]
+    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        values = col.to_pylist()
+        decodes = table[partner].to_pylist() if partner else [None] * len(values)
+        used: dict[str, str | None] = {}
+        for value, decode in zip(values, decodes, strict=True):
+            if value is not None and value != "":
+                used.setdefault(str(value), decode)
+        return used
+    rows = pc.indices_nonzero(pc.fill_null(pc.not_equal(col, ""), False))
+    if len(rows) == 0:
+        return {}
+    values = pd.Series(col.take(rows).to_numpy(zero_copy_only=False), dtype=object)
+    first = np.flatnonzero(~values.duplicated().to_numpy())
+    decodes = table[partner].take(rows.take(pa.array(first, type=pa.int64()))).to_pylist() if partner else [None] * len(first)
+    return dict(zip(values.iloc[first].tolist(), decodes, strict=True))
 
 
 # ---------------------------------------------------------------- ADaM

@@ -12,8 +12,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from transforms.config import StudyConfig
@@ -22,9 +24,11 @@ from transforms.publish.dataset_json import write_dataset_json
 from transforms.publish.define_xml import write_define
 from transforms.publish.describe import blind, describe_adam, describe_sdtm
 from transforms.publish.parquet import read_labels
-from transforms.publish.xpt import MAX_CHAR_BYTES, XPT_ENCODING, XptDataset, split_into_columns, write_dataset
+from transforms.publish.xpt import MAX_CHAR_BYTES, XptDataset, byte_length, split_into_columns, write_dataset
 
 SAS_EPOCH = datetime(1960, 1, 1)
+SAS_EPOCH_DAYS = (date(1970, 1, 1) - SAS_EPOCH.date()).days  # Arrow counts from 1970-01-01
+SAS_EPOCH_SECONDS = SAS_EPOCH_DAYS * 86400
 DICTIONARY_HTML = "reports/data_dictionary.html"
 DICTIONARY_CSV = "reports/data_dictionary.csv"
 
@@ -36,30 +40,43 @@ def adam_xpt_dataset(parquet_path: Path) -> tuple[XptDataset, dict[str, str]]:
     label, labels = read_labels(parquet_path)
     out, formats = {}, {}
     for f in table.schema:
-        values = table[f.name].to_pylist()
+        col = table[f.name]
         if pa.types.is_date32(f.type):
             # ADaM *DT: a numeric SAS date (days since 1960-01-01) shown with DATE9. (ADaMIG 1.3 section 3.1.2)
             formats[f.name] = "DATE9"
-            out[f.name] = pd.Series([None if v is None else (v - SAS_EPOCH.date()).days for v in values], dtype="float64")
+            out[f.name] = _sas_number(pc.cast(col, pa.int32()), SAS_EPOCH_DAYS)
         elif pa.types.is_timestamp(f.type):
             # ADaM *DTM: a numeric SAS datetime (seconds since 1960-01-01 00:00) shown with DATETIME20.
             formats[f.name] = "DATETIME20"
-            out[f.name] = pd.Series([None if v is None else (v - SAS_EPOCH).total_seconds() for v in values],
-                                    dtype="float64")
+            out[f.name] = _sas_datetime(col)
         elif pa.types.is_string(f.type):
-            out[f.name] = pd.Series(["" if v is None else v for v in values], dtype=object)
+            out[f.name] = pd.Series(pc.fill_null(col, "").to_numpy(zero_copy_only=False), dtype=object)
         else:
-            out[f.name] = pd.Series([None if v is None else float(v) for v in values], dtype="float64")
+            out[f.name] = _sas_number(col, 0)
     frame = pd.DataFrame(out, index=range(table.num_rows))
     ds = XptDataset(md.get("dataset", parquet_path.stem.upper()), label, dict(labels), frame)
     return _continue_long_text(ds), formats
+
+
+def _sas_number(col: pa.ChunkedArray, offset: int) -> pd.Series:
+    """A numeric column as float64 (missing as NaN), `offset` added."""
+    values = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
+    return pd.Series(values + offset if offset else values, dtype="float64")
+
+
+def _sas_datetime(col: pa.ChunkedArray) -> pd.Series:
+    """Timestamps as SAS datetimes; whole seconds in integer arithmetic (exact), anything finer as Python does."""
+    seconds = pc.cast(pc.cast(col, pa.timestamp("s", col.type.tz), safe=False), pa.int64())
+    if pc.all(pc.equal(pc.cast(pc.cast(seconds, pa.timestamp("s", col.type.tz)), col.type), col)).as_py() is not False:
+        return _sas_number(pc.add(seconds, SAS_EPOCH_SECONDS), 0)
+    return pd.Series([None if v is None else (v - SAS_EPOCH).total_seconds() for v in col.to_pylist()], dtype="float64")
 
 
 def _continue_long_text(ds: XptDataset) -> XptDataset:
     """Text over 200 bytes continues in <NAME>1, <NAME>2 ... right after it (as TS's TSVAL1..n; ADaM has no SUPP--)."""
     df = ds.frame
     for col in [c for c in df.columns if df[c].dtype == object]:
-        long_rows = [i for i, v in enumerate(df[col]) if len(v.encode(XPT_ENCODING)) > MAX_CHAR_BYTES]
+        long_rows = [int(i) for i in np.flatnonzero(byte_length(df[col]).to_numpy() > MAX_CHAR_BYTES)]
         if long_rows:
             df = split_into_columns(df, ds, col, long_rows)
     return XptDataset(ds.name, ds.label, ds.labels, df)

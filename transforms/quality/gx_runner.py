@@ -4,6 +4,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,24 @@ def _context():
     return ctx
 
 
+_COLUMN_EXPECTATION = re.compile(r"expect_(column|compound_columns|multicolumn|select_column)")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def suite_columns(suite_json: dict[str, Any], columns: list[str], index_columns: list[str]) -> list[str] | None:
+    """The columns a suite's expectations, row conditions and index read, in the frame's order; None when
+    an expectation may read the whole table (GX pandas copies every column for each row condition)."""
+    wanted = set(index_columns)
+    for e in suite_json["expectations"]:
+        if not _COLUMN_EXPECTATION.match(e["type"]):
+            return None
+        kw = e["kwargs"]
+        wanted |= {kw[k] for k in ("column", "column_A", "column_B") if k in kw}
+        wanted |= set(kw.get("column_list") or ())
+        wanted |= set(_NAME.findall(str(kw.get("row_condition") or "")))
+    return [c for c in columns if c in wanted]
+
+
 def validate(df: pd.DataFrame, suite_json: dict[str, Any], index_columns: list[str],
              result_path: Path | None = None, scrubber: Scrubber | None = None) -> list[dict[str, Any]]:
     """Validate a DataFrame; one dict per failed expectation: its meta, and the failing rows' index columns.
@@ -117,8 +136,10 @@ def validate(df: pd.DataFrame, suite_json: dict[str, Any], index_columns: list[s
     suite.name = name
     suite = ctx.suites.add(suite)
     ds = ctx.data_sources.add_pandas(name)
+    frame = add_columns(df, suite_json)
+    read = suite_columns(suite_json, list(frame.columns), index_columns)
     batch = ds.add_dataframe_asset("frame").add_batch_definition_whole_dataframe("all").get_batch(
-        batch_parameters={"dataframe": add_columns(df, suite_json)})
+        batch_parameters={"dataframe": frame if read is None else frame[read]})
     try:
         result = batch.validate(suite, result_format={"result_format": "COMPLETE",
                                                       "unexpected_index_column_names": index_columns})

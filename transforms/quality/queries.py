@@ -68,11 +68,15 @@ def read_previous_queries(release: Path | None) -> pd.DataFrame | None:
     return pd.read_csv(p, dtype=str, keep_default_na=False).map(_undo_defuse)
 
 
-def write_queries(queries: pd.DataFrame, folder: Path, study: StudyConfig | None = None) -> None:
-    """queries.csv (UTF-8) and queries.xlsx (every row, then per-site and sponsor sheets); never a formula."""
+def write_queries(queries: pd.DataFrame, folder: Path, study: StudyConfig | None = None,
+                  created: str | None = None) -> None:
+    """queries.csv (UTF-8) and queries.xlsx (every row, then per-site and sponsor sheets); never a formula.
+
+    `created` (the data cut) dates the workbook, so the same queries give the same bytes.
+    """
     from transforms.quality.query_workbook import workbook_sheets, write_workbook
 
     folder.mkdir(parents=True, exist_ok=True)
     text = queries.fillna("").astype(str).map(xml_safe)
     text.map(defuse_formula).to_csv(folder / "queries.csv", index=False, encoding="utf-8", lineterminator="\n")
-    write_workbook(workbook_sheets(text, study), folder / "queries.xlsx", FORMULA_START)
+    write_workbook(workbook_sheets(text, study), folder / "queries.xlsx", FORMULA_START, created)

@@ -8,7 +8,9 @@ without a site, go to the sponsor sheet with the rule's description.
 from __future__ import annotations
 
 import re
+import zipfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -202,8 +204,12 @@ def sheet_name(site: str, taken: set[str]) -> str:
     return name
 
 
-def write_workbook(sheets: dict[str, pd.DataFrame], path: Path, formula_start: tuple[str, ...]) -> None:
-    """Write the sheets: bold wrapped header, frozen, filtered, sized columns; every cell plain text."""
+def write_workbook(sheets: dict[str, pd.DataFrame], path: Path, formula_start: tuple[str, ...],
+                   created: str | None = None) -> None:
+    """Write the sheets: bold wrapped header, frozen, filtered, sized columns; every cell plain text.
+
+    `created` (ISO 8601, the data cut) is the workbook's creation time; with it the same sheets give the same bytes.
+    """
     from openpyxl.styles import Alignment, Font
 
     with pd.ExcelWriter(path, engine="openpyxl") as xl:
@@ -228,3 +234,30 @@ def write_workbook(sheets: dict[str, pd.DataFrame], path: Path, formula_start: t
             sheet.auto_filter.ref = sheet.dimensions
             for i, column in enumerate(df.columns):
                 sheet.column_dimensions[sheet.cell(row=1, column=i + 1).column_letter].width = WIDTHS.get(column, 14)
+    if created is not None:
+        reproducible_xlsx(path, created)
+
+
+_CORE_TIMES = re.compile(rb"(<dcterms:(?:created|modified)\b[^>]*>)[^<]*(</dcterms:)")
+
+
+def reproducible_xlsx(path: Path, created: str) -> None:
+    """Rewrite an xlsx with `created` as its creation and modification time and a fixed time on every zip member.
+
+    openpyxl stamps the wall clock into docProps/core.xml and into each member's zip header.
+    """
+    moment = datetime.fromisoformat(created) if created else datetime(1980, 1, 1)  # no snapshot, no data cut
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    stamp = moment.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+    with zipfile.ZipFile(path) as z:
+        members = [(info, z.read(info)) for info in z.infolist()]
+    tmp = path.with_name(path.name + ".tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+        for info, data in members:
+            if info.filename == "docProps/core.xml":
+                data = _CORE_TIMES.sub(rb"\g<1>" + stamp + rb"\g<2>", data)
+            fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            fixed.compress_type, fixed.external_attr = zipfile.ZIP_DEFLATED, info.external_attr
+            z.writestr(fixed, data)
+    tmp.replace(path)
