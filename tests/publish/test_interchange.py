@@ -280,3 +280,27 @@ def test_adam_parquet_fields_record_the_define_origin_not_a_guide_section(releas
     assert all(f["origin"] in {"Predecessor", "Derived", "Assigned"} for f in fields.values())
     adtte = {f.name: f.metadata[b"origin"].decode() for f in pq.read_schema(release / "adam" / "adtte.parquet")}
     assert adtte["PARAMCD"] == "Assigned" and adtte["AVAL"] == "Derived"
+
+
+def test_dataset_json_text_is_json_dumps_of_the_document(tmp_path, study):
+    # The file's rows are written column-wise (Arrow kernels); json.dumps of the document is what they stand for.
+    from transforms.publish.dataset_json import _dumps, dataset_json, dataset_json_text
+    from transforms.publish.describe import Dataset, Description, Variable
+
+    table = pa.table({
+        "TEXT": pa.array(['plain', 'quote " and \\ back', "中文 é", None, "\\\"", "", "x\u2028y", "\x7f"]),
+        "CTRL": pa.array(["tab\there", "new\nline", None, "\x01", "a", "b", "c", "d"]),  # escaped one by one
+        "NUM": pa.array([1.0, -0.0, 0.0, 1e-07, 12345678901234567.0, float("nan"), None, 0.1 + 0.2]),
+        "INT": pa.array([1, -2, None, 0, 2**40, 7, 8, 9], pa.int64()),
+        "DT": pa.array([date(2018, 1, 2), None, date(1999, 12, 31), date(2020, 2, 29)] * 2, pa.date32()),
+        "DTM": pa.array([datetime(2018, 1, 2, 3, 4, 5, 678), None] * 4, pa.timestamp("us")),
+        "FLAG": pa.array([True, False, None] + [True] * 5),
+    })
+    pq.write_table(table, tmp_path / "xx.parquet")
+    variables = [Variable(name=c, label=c, data_type="text", json_type="string", length=None, json_length=None)
+                 for c in table.column_names]
+    ds = Dataset("XX", "Test", "FINDINGS", "One record per row", [], "xx.json", table.num_rows, variables)
+    desc = Description("SDTM", "SDTMIG", "3.4", tmp_path, [ds], {}, False)
+    doc = dataset_json(ds, desc, study, "2019-03-26T00:00:00")
+    assert dataset_json_text(ds, desc, study, "2019-03-26T00:00:00") == _dumps(doc)
+    assert [doc["rows"][1][i] for i in (0, 2, 3)] == ['quote " and \\ back', -0.0, -2]

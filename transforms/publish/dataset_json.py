@@ -62,12 +62,12 @@ def _column(ds: Dataset, v) -> dict:
     return col
 
 
-def dataset_json(ds: Dataset, desc: Description, study: StudyConfig, created: str) -> dict:
-    """One dataset as a Dataset-JSON 1.1 object; `created` (the data cut) is its creation time."""
-    table = pq.read_table(desc.folder / f"{ds.leaf.rsplit('.', 1)[0]}.parquet")
-    columns = [_cells(table[v.name]) for v in ds.variables]
-    rows = [list(r) for r in zip(*columns, strict=True)] if columns else [[] for _ in range(table.num_rows)]
-    return {
+def dataset_json(ds: Dataset, desc: Description, study: StudyConfig, created: str, rows: bool = True) -> dict:
+    """One dataset as a Dataset-JSON 1.1 object; `created` (the data cut) is its creation time (without its rows: rows=False)."""
+    path = desc.folder / f"{ds.leaf.rsplit('.', 1)[0]}.parquet"
+    table = pq.read_table(path) if rows else None
+    records = table.num_rows if table is not None else pq.read_metadata(path).num_rows
+    doc = {
         "datasetJSONCreationDateTime": created,
         "datasetJSONVersion": DATASET_JSON_VERSION,
         "fileOID": f"{study.study_id}.{desc.standard}.{ds.name}",
@@ -77,12 +77,58 @@ def dataset_json(ds: Dataset, desc: Description, study: StudyConfig, created: st
         "metaDataVersionOID": f"MDV.{study.study_id}.{desc.standard}",
         "metaDataRef": "define.xml",
         "itemGroupOID": f"IG.{ds.name}",
-        "records": table.num_rows,
+        "records": records,
         "name": ds.name,
         "label": ds.label,
         "columns": [_column(ds, v) for v in ds.variables],
-        "rows": rows,
     }
+    if table is not None:
+        columns = [_cells(table[v.name]) for v in ds.variables]
+        doc["rows"] = [list(r) for r in zip(*columns, strict=True)] if columns else [[] for _ in range(records)]
+    return doc
+
+
+def _dumps(obj: object) -> str:
+    return json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def _json_cells(col: pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
+    """Each cell of a column as the JSON text _dumps writes for it, made a whole column at a time."""
+    t = col.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        if pc.any(pc.match_substring_regex(col, r"[\x00-\x1f]")).as_py():
+            return pa.array([_dumps(v) for v in col.to_pylist()], pa.string())  # control characters: rare
+        text = pc.replace_substring(pc.replace_substring(col, "\\", "\\\\"), '"', '\\"')
+        return pc.fill_null(pc.binary_join_element_wise('"', text, '"', ""), "null")
+    if pa.types.is_integer(t):
+        return pc.fill_null(pc.cast(col, pa.string()), "null")
+    if pa.types.is_float64(t):
+        # Python's shortest repr of each distinct number (Arrow writes 1.0 as "1"), distinct by its bits (-0.0).
+        bits = pc.if_else(pc.is_nan(col), pa.scalar(None, t), col).combine_chunks().view(pa.int64())
+        distinct = pc.unique(bits.drop_null())
+        written = pa.array([_dumps(v) for v in distinct.view(pa.float64()).to_pylist()], pa.string())
+        return pc.fill_null(pc.take(written, pc.index_in(bits, value_set=distinct)), "null")
+    if pa.types.is_date32(t):
+        return pc.fill_null(pc.binary_join_element_wise('"', pc.strftime(col, "%Y-%m-%d"), '"', ""), "null")
+    if pa.types.is_timestamp(t) and t.tz is None:
+        seconds = pc.cast(col, pa.timestamp("s"), safe=False)  # isoformat(timespec="seconds") drops the fraction
+        return pc.fill_null(pc.binary_join_element_wise('"', pc.strftime(seconds, "%Y-%m-%dT%H:%M:%S"), '"', ""),
+                            "null")
+    return pa.array([_dumps(_value(v)) for v in col.to_pylist()], pa.string())
+
+
+def dataset_json_text(ds: Dataset, desc: Description, study: StudyConfig, created: str) -> str:
+    """dataset_json() as the JSON text written to the file (compact, UTF-8), its rows built column-wise."""
+    doc = dataset_json(ds, desc, study, created, rows=False)
+    if not ds.variables or not doc["records"]:
+        return _dumps(dataset_json(ds, desc, study, created))
+    table = pq.read_table(desc.folder / f"{ds.leaf.rsplit('.', 1)[0]}.parquet", columns=[v.name for v in ds.variables])
+    cells = [pa.chunked_array([c]) if isinstance(c, pa.Array) else c
+             for c in (_json_cells(table[v.name]) for v in ds.variables)]
+    del table
+    rows = pc.binary_join_element_wise("[", pc.binary_join_element_wise(*cells, ","), "]", "")
+    del cells
+    return _dumps(doc)[:-1] + ',"rows":[' + ",".join(rows.to_pylist()) + "]}"  # rows: the document's last key
 
 
 def write_dataset_json(desc: Description, study: StudyConfig, created: str) -> list[Path]:
@@ -90,8 +136,6 @@ def write_dataset_json(desc: Description, study: StudyConfig, created: str) -> l
     written = []
     for ds in desc.datasets:
         path = desc.folder / f"{ds.name.lower()}.json"
-        text = json.dumps(dataset_json(ds, desc, study, created), ensure_ascii=False, allow_nan=False,
-                          separators=(",", ":"))
-        path.write_text(text + "\n", encoding="utf-8")
+        path.write_text(dataset_json_text(ds, desc, study, created) + "\n", encoding="utf-8")
         written.append(path)
     return written
