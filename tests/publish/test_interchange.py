@@ -290,6 +290,7 @@ def test_dataset_json_text_is_json_dumps_of_the_document(tmp_path, study):
     table = pa.table({
         "TEXT": pa.array(['plain', 'quote " and \\ back', "中文 é", None, "\\\"", "", "x\u2028y", "\x7f"]),
         "CTRL": pa.array(["tab\there", "new\nline", None, "\x01", "a", "b", "c", "d"]),  # escaped one by one
+        "LARGE": pa.array(['a "large" string', None, "é", "", "b", "c", "d", "e"], pa.large_string()),
         "NUM": pa.array([1.0, -0.0, 0.0, 1e-07, 12345678901234567.0, float("nan"), None, 0.1 + 0.2]),
         "INT": pa.array([1, -2, None, 0, 2**40, 7, 8, 9], pa.int64()),
         "DT": pa.array([date(2018, 1, 2), None, date(1999, 12, 31), date(2020, 2, 29)] * 2, pa.date32()),
@@ -303,4 +304,5 @@ def test_dataset_json_text_is_json_dumps_of_the_document(tmp_path, study):
     desc = Description("SDTM", "SDTMIG", "3.4", tmp_path, [ds], {}, False)
     doc = dataset_json(ds, desc, study, "2019-03-26T00:00:00")
     assert dataset_json_text(ds, desc, study, "2019-03-26T00:00:00") == _dumps(doc)
-    assert [doc["rows"][1][i] for i in (0, 2, 3)] == ['quote " and \\ back', -0.0, -2]
+    second = dict(zip(table.column_names, doc["rows"][1], strict=True))
+    assert [second["TEXT"], second["NUM"], second["INT"]] == ['quote " and \\ back', -0.0, -2]

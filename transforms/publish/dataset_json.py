@@ -99,7 +99,8 @@ def _json_cells(col: pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
         if pc.any(pc.match_substring_regex(col, r"[\x00-\x1f]")).as_py():
             return pa.array([_dumps(v) for v in col.to_pylist()], pa.string())  # control characters: rare
         text = pc.replace_substring(pc.replace_substring(col, "\\", "\\\\"), '"', '\\"')
-        return pc.fill_null(pc.binary_join_element_wise('"', text, '"', ""), "null")
+        quote, nothing = pa.scalar('"', t), pa.scalar("", t)  # string or large_string alike
+        return pc.fill_null(pc.binary_join_element_wise(quote, text, quote, nothing), "null")
     if pa.types.is_integer(t):
         return pc.fill_null(pc.cast(col, pa.string()), "null")
     if pa.types.is_float64(t):
@@ -123,10 +124,12 @@ def dataset_json_text(ds: Dataset, desc: Description, study: StudyConfig, create
     if not ds.variables or not doc["records"]:
         return _dumps(dataset_json(ds, desc, study, created))
     table = pq.read_table(desc.folder / f"{ds.leaf.rsplit('.', 1)[0]}.parquet", columns=[v.name for v in ds.variables])
-    cells = [pa.chunked_array([c]) if isinstance(c, pa.Array) else c
+    # One text type for every column (a share package may hold large_string columns).
+    cells = [pc.cast(pa.chunked_array([c]) if isinstance(c, pa.Array) else c, pa.large_string())
              for c in (_json_cells(table[v.name]) for v in ds.variables)]
     del table
-    rows = pc.binary_join_element_wise("[", pc.binary_join_element_wise(*cells, ","), "]", "")
+    text = {s: pa.scalar(s, pa.large_string()) for s in ("[", ",", "]", "")}
+    rows = pc.binary_join_element_wise(text["["], pc.binary_join_element_wise(*cells, text[","]), text["]"], text[""])
     del cells
     return _dumps(doc)[:-1] + ',"rows":[' + ",".join(rows.to_pylist()) + "]}"  # rows: the document's last key
 
