@@ -71,3 +71,21 @@ def test_study_day_without_reference_is_missing():
     s = derive_study_day(pd.Series(["2018-01-09", "2018-01"]), pd.Series([RF, RF]))
     assert s.tolist() == [2, pd.NA] or (s.iloc[0] == 2 and pd.isna(s.iloc[1]))
     assert str(s.dtype) == "Int64"
+
+
+def test_the_column_on_or_before_is_the_one_rule_on_every_combination():
+    # derive_on_or_before restates is_on_or_before for whole columns: both must agree on every mix of
+    # missing dates, missing times, earlier, same and later.
+    import itertools
+    from datetime import datetime as dt
+
+    from transforms.cdisc.dates import is_on_or_before
+
+    ref_day, ref_moment = dt(2018, 3, 1), dt(2018, 3, 1, 10, 0)
+    days = [None, dt(2018, 2, 28), dt(2018, 3, 1), dt(2018, 3, 2)]
+    moments = [None, dt(2018, 3, 1, 9, 0), dt(2018, 3, 1, 10, 0), dt(2018, 3, 1, 11, 0)]
+    rows = list(itertools.product(days, moments, [None, ref_day], [None, ref_moment]))
+    cols = [pd.Series([pd.NaT if r[k] is None else r[k] for r in rows], dtype="datetime64[s]") for k in range(4)]
+    got = derive_on_or_before(*cols)
+    want = [is_on_or_before(*(None if v is None else v for v in r)) for r in rows]
+    assert [None if pd.isna(g) else bool(g) for g in got] == want

@@ -9,12 +9,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 import pandas as pd
 
+from transforms.cdisc.columns import per_distinct
 from transforms.cdisc.dates import derive_on_or_before, dtc_date, dtc_datetime, partial_date_range
 from transforms.cdisc.results import nrind
 from transforms.config.adam import DateSource, MeldSpec, Window
@@ -32,17 +33,13 @@ def is_y(flag: pd.Series) -> pd.Series:
 
 def derive_analysis_datetime(dtc: pd.Series) -> pd.DataFrame:
     """ADT and ADTM from ISO 8601 --DTC: ADTM only when a time was collected; partial dates give none."""
-    # Each distinct text parsed once (a lab draw's time repeats on every test of the specimen); code -1
-    # (missing) takes the trailing None.
-    codes, uniques = pd.factorize(dtc, use_na_sentinel=True)
-    dates = [dtc_date(v) for v in uniques]
-    times = [dtc_datetime(v) if d is not None else None for v, d in zip(uniques, dates, strict=True)]
+    dates = per_distinct(lambda v: _datetime64(dtc_date(v)), dtc)
+    times = per_distinct(lambda v: _datetime64(dtc_datetime(v) if dtc_date(v) is not None else None), dtc)
+    return pd.DataFrame({"ADT": dates.astype("datetime64[s]"), "ADTM": times.astype("datetime64[s]")}, index=dtc.index)
 
-    def column(values: list) -> np.ndarray:
-        parsed = pd.to_datetime(pd.Series([*values, None], dtype=object)).astype("datetime64[s]").to_numpy()
-        return parsed[codes]
 
-    return pd.DataFrame({"ADT": column(dates), "ADTM": column(times)}, index=dtc.index)
+def _datetime64(value: date | datetime | None) -> np.datetime64:
+    return np.datetime64("NaT", "s") if value is None else np.datetime64(value, "s")
 
 
 def to_date(dtc: pd.Series) -> pd.Series:
@@ -95,21 +92,10 @@ def derive_change_from_baseline(aval: pd.Series, base: pd.Series, post: pd.Serie
 
 def derive_range_indicator(aval: pd.Series, lo: pd.Series, hi: pd.Series, avalc: pd.Series | None = None) -> pd.Series:
     """ANRIND (LOW/NORMAL/HIGH) against the analysis range; '<x'/'>x' results only when certain."""
-    a, low, high = (pd.to_numeric(x).astype("Float64").to_numpy(dtype="float64", na_value=np.nan)
-                    for x in (aval, lo, hi))
-    ranged = ~np.isnan(low) | ~np.isnan(high)
-    numeric = ranged & ~np.isnan(a)
-    below = numeric & (a < low)  # comparisons with a missing limit are False
-    above = numeric & ~below & (a > high)
-    out = np.full(len(a), None, dtype=object)
-    out[below], out[above], out[numeric & ~below & ~above] = "LOW", "HIGH", "NORMAL"
-    if avalc is not None:
-        # A text result ('<0.5', '>1000') only where there is a range and no number: nrind row by row.
-        text = avalc.to_numpy(dtype=object)
-        for i in np.flatnonzero(ranged & ~numeric):
-            c = text[i]
-            out[i] = nrind(None, c if isinstance(c, str) else None, _float_or_none(low[i]), _float_or_none(high[i]))
-    return pd.Series(out, index=aval.index, dtype="string")
+    text = avalc if avalc is not None else pd.Series(None, index=aval.index, dtype=object)
+    values = per_distinct(lambda a, c, lo_, hi_: nrind(_float_or_none(a), c if isinstance(c, str) else None,
+                                                        _float_or_none(lo_), _float_or_none(hi_)), aval, text, lo, hi)
+    return pd.Series(values, index=aval.index, dtype="string")
 
 
 def _float_or_none(x: object) -> float | None:

@@ -65,6 +65,12 @@ def study_day_of_offset(days_after: int) -> int:
     return days_after + 1 if days_after >= 0 else days_after
 
 
+def study_days_of_offsets(days_after: pd.Series) -> pd.Series:
+    """study_day_of_offset of a whole column of day offsets (Int64; missing stays missing)."""
+    after = days_after.astype("Int64")
+    return after + (after >= 0).astype("Int64")
+
+
 def study_day(dtc: str | None, rfstdtc: str | None) -> int | None:
     """Study day of one --DTC against RFSTDTC (date part only; a partial date has none)."""
     d, r = dtc_date(dtc), dtc_date(rfstdtc)
@@ -88,17 +94,14 @@ def dtc_ordinals(dtc: pd.Series) -> np.ndarray:
 
 def derive_study_day(dtc: pd.Series, rfstdtc: pd.Series) -> pd.Series:
     """--DY for a column of --DTC text against each row's RFSTDTC (`study_day` of each row, whole columns at once)."""
-    days_after = dtc_ordinals(dtc) - dtc_ordinals(rfstdtc)
-    values = np.where(days_after >= 0, days_after + 1, days_after)  # study_day_of_offset: no Day 0
-    return pd.Series(values, index=dtc.index).astype("Int64")
+    return study_days_of_offsets(pd.Series(dtc_ordinals(dtc) - dtc_ordinals(rfstdtc), index=dtc.index))
 
 
 def derive_relative_day(adt: pd.Series, refdt: pd.Series) -> pd.Series:
     """ADaM --DY for datetime64 columns (ADT against a reference date such as TRTSDT): the study-day rule."""
     # An empty column arrives as object dtype; datetime64 keeps the subtraction defined.
     delta = (pd.to_datetime(adt).astype("datetime64[s]") - pd.to_datetime(refdt).astype("datetime64[s]")).dt.days
-    after = pd.Series(delta.to_numpy(), index=adt.index).astype("Int64")
-    return after + (after >= 0).astype("Int64")  # study_day_of_offset: no Day 0
+    return study_days_of_offsets(pd.Series(delta.to_numpy(), index=adt.index))
 
 
 # --- on or before a reference -------------------------------------------------------------------

@@ -38,16 +38,6 @@ def _value(v: object) -> object:
     return v
 
 
-def _cells(col: pa.ChunkedArray) -> list:
-    """A column's cells as _value gives them, converted a whole column at a time where Arrow can."""
-    t = col.type
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t) or pa.types.is_boolean(t):
-        return col.to_pylist()
-    if pa.types.is_floating(t):
-        return pc.if_else(pc.is_nan(col), pa.scalar(None, t), col).to_pylist()
-    return [_value(v) for v in col.to_pylist()]
-
-
 def _column(ds: Dataset, v) -> dict:
     col: dict = {"itemOID": f"IT.{ds.name}.{v.name}", "name": v.name, "label": v.label or v.name,
                  "dataType": v.json_type}
@@ -64,9 +54,8 @@ def _column(ds: Dataset, v) -> dict:
 
 def dataset_json(ds: Dataset, desc: Description, study: StudyConfig, created: str, rows: bool = True) -> dict:
     """One dataset as a Dataset-JSON 1.1 object; `created` (the data cut) is its creation time (without its rows: rows=False)."""
-    path = desc.folder / f"{ds.leaf.rsplit('.', 1)[0]}.parquet"
-    table = pq.read_table(path) if rows else None
-    records = table.num_rows if table is not None else pq.read_metadata(path).num_rows
+    table = pq.read_table(_parquet(ds, desc)) if rows else None
+    records = table.num_rows if table is not None else pq.read_metadata(_parquet(ds, desc)).num_rows
     doc = {
         "datasetJSONCreationDateTime": created,
         "datasetJSONVersion": DATASET_JSON_VERSION,
@@ -83,9 +72,13 @@ def dataset_json(ds: Dataset, desc: Description, study: StudyConfig, created: st
         "columns": [_column(ds, v) for v in ds.variables],
     }
     if table is not None:
-        columns = [_cells(table[v.name]) for v in ds.variables]
-        doc["rows"] = [list(r) for r in zip(*columns, strict=True)] if columns else [[] for _ in range(records)]
+        columns = [table[v.name].to_pylist() for v in ds.variables]
+        doc["rows"] = [[_value(c[i]) for c in columns] for i in range(records)]
     return doc
+
+
+def _parquet(ds: Dataset, desc: Description) -> Path:
+    return desc.folder / f"{ds.leaf.rsplit('.', 1)[0]}.parquet"
 
 
 def _dumps(obj: object) -> str:
@@ -123,7 +116,7 @@ def dataset_json_text(ds: Dataset, desc: Description, study: StudyConfig, create
     doc = dataset_json(ds, desc, study, created, rows=False)
     if not ds.variables or not doc["records"]:
         return _dumps(dataset_json(ds, desc, study, created))
-    table = pq.read_table(desc.folder / f"{ds.leaf.rsplit('.', 1)[0]}.parquet", columns=[v.name for v in ds.variables])
+    table = pq.read_table(_parquet(ds, desc), columns=[v.name for v in ds.variables])
     # One text type for every column (a share package may hold large_string columns).
     cells = [pc.cast(pa.chunked_array([c]) if isinstance(c, pa.Array) else c, pa.large_string())
              for c in (_json_cells(table[v.name]) for v in ds.variables)]

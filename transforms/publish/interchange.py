@@ -66,10 +66,12 @@ def _sas_number(col: pa.ChunkedArray, offset: int) -> pd.Series:
 
 def _sas_datetime(col: pa.ChunkedArray) -> pd.Series:
     """Timestamps as SAS datetimes; whole seconds in integer arithmetic (exact), anything finer as Python does."""
-    seconds = pc.cast(pc.cast(col, pa.timestamp("s", col.type.tz), safe=False), pa.int64())
-    if pc.all(pc.equal(pc.cast(pc.cast(seconds, pa.timestamp("s", col.type.tz)), col.type), col)).as_py() is not False:
-        return _sas_number(pc.add(seconds, SAS_EPOCH_SECONDS), 0)
-    return pd.Series([None if v is None else (v - SAS_EPOCH).total_seconds() for v in col.to_pylist()], dtype="float64")
+    try:
+        seconds = pc.cast(pc.cast(col, pa.timestamp("s", col.type.tz)), pa.int64())  # raises on a fraction
+    except pa.ArrowInvalid:
+        return pd.Series([None if v is None else (v - SAS_EPOCH).total_seconds() for v in col.to_pylist()],
+                         dtype="float64")
+    return _sas_number(pc.add(seconds, SAS_EPOCH_SECONDS), 0)
 
 
 def _continue_long_text(ds: XptDataset) -> XptDataset:

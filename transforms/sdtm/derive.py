@@ -1,25 +1,11 @@
 """SDTM derivations: pure functions on pandas objects, one per CDISC concept."""
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import numpy as np
 import pandas as pd
 
+from transforms.cdisc.columns import per_distinct
 from transforms.cdisc.dates import dtc_date, dtc_on_or_before, partial_date_range
 from transforms.cdisc.results import standardize_result
-
-
-def per_distinct(fn: Callable[..., object], *columns: pd.Series) -> np.ndarray:
-    """fn of each row's values, worked out once per distinct combination (dates and results repeat on many rows)."""
-    frame = pd.DataFrame({i: c.astype(object).to_numpy() for i, c in enumerate(columns)})
-    if frame.empty:
-        return np.empty(0, dtype=object)
-    group = frame.groupby(list(frame.columns), dropna=False, sort=False).ngroup().to_numpy()
-    _, first = np.unique(group, return_index=True)
-    values = np.empty(len(first), dtype=object)
-    values[:] = [fn(*row) for row in frame.iloc[first].itertuples(index=False, name=None)]
-    return values[group]
 
 
 def derive_studyid(index: pd.Index, study_id: str) -> pd.Series:
